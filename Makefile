@@ -1,0 +1,52 @@
+# Two commands for a newcomer: `make run` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+PORT ?= 8000
+export FLASK_APP := wsgi.py
+
+# Tests run on the real PostgreSQL and Redis; CI (.ci/run) sets these explicitly.
+TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/bookstore_test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: install run serve migrate seed test lint fmt clean bench
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed  ## create the virtualenv and install pinned dependencies
+
+run: install  ## migrate, load sample data and serve under gunicorn (SQLite unless DATABASE_URL)
+	@if [ -z "$$DATABASE_URL" ]; then echo "make run: DATABASE_URL not set, using embedded SQLite (instance/bookstore.db)"; fi
+	@if [ -z "$$REDIS_URL" ]; then echo "make run: REDIS_URL not set, using in-process limiter and cache"; fi
+	APP_ENV=$${APP_ENV:-development} $(BIN)/flask db upgrade
+	APP_ENV=$${APP_ENV:-development} $(BIN)/flask seed
+	APP_ENV=$${APP_ENV:-development} PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+serve: install  ## serve under gunicorn without migrating or seeding
+	APP_ENV=$${APP_ENV:-development} PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+migrate: install  ## apply Alembic migrations
+	APP_ENV=$${APP_ENV:-development} $(BIN)/flask db upgrade
+
+seed: install  ## load the sample catalog (BOOKS=N bulk-loads N books)
+	APP_ENV=$${APP_ENV:-development} $(BIN)/flask seed $(if $(BOOKS),--books $(BOOKS),)
+
+test: install  ## run the whole suite against PostgreSQL and Redis
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install  ## ruff lint and format check
+	$(BIN)/ruff check bookstore tests bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format --check bookstore tests bench wsgi.py gunicorn.conf.py
+
+fmt: install  ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix bookstore tests bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format bookstore tests bench wsgi.py gunicorn.conf.py
+
+clean:  ## remove the virtualenv, caches and the embedded database
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,129 @@
+"""Bookstore API: a Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from bookstore.config import load_config
+from bookstore.extensions import cors, db, migrate
+
+# One line per resource: adding a resource is adding its module here.
+BLUEPRINTS = (
+    "bookstore.api.root",
+    "bookstore.api.authors",
+    "bookstore.api.books",
+)
+EXPOSED_HEADERS = [
+    "X-Request-ID",
+    "ETag",
+    "Link",
+    "Location",
+    "Retry-After",
+    "Idempotent-Replayed",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "RateLimit",
+    "RateLimit-Policy",
+]
+
+log = logging.getLogger("bookstore")
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: config, logging, extensions, blueprints, error handlers, CLI."""
+    app = Flask(__name__, instance_relative_config=False)
+    _load_config(app, config)
+    _init_logging(app)
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_errors(app)
+    _register_cli(app)
+    return app
+
+
+def _load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
+    app.config.from_mapping(load_config())
+    if overrides:
+        app.config.from_mapping(overrides)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.strict_slashes = True
+
+
+def _init_logging(app: Flask) -> None:
+    from bookstore.logging import configure_logging
+
+    configure_logging(app.config["LOG_LEVEL"])
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        log.warning("DATABASE_URL is not set: using the embedded SQLite database %s", uri)
+
+
+def _init_extensions(app: Flask) -> None:
+    from bookstore import models  # noqa: F401 - registers the models with the metadata
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()))
+    cors.init_app(
+        app,
+        resources={r"/*": {"origins": app.config["CORS_ORIGINS"]}},
+        expose_headers=EXPOSED_HEADERS,
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "If-Match",
+            "If-None-Match",
+            "Idempotency-Key",
+            "X-Request-ID",
+        ],
+        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        max_age=app.config["CORS_MAX_AGE"],
+        vary_header=True,
+    )
+
+
+def _migrations_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    # SQLite ignores foreign keys unless asked, and locks instead of waiting without a timeout.
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+
+def _register_blueprints(app: Flask) -> None:
+    from bookstore.http import register_request_hooks
+
+    register_request_hooks(app)
+    for name in BLUEPRINTS:
+        module = import_module(name)
+        prefix = None if name.endswith(".root") else app.config["PUBLIC_BASE_PATH"]
+        app.register_blueprint(module.bp, url_prefix=prefix)
+    app.extensions["bookstore_paths"] = {rule.rule for rule in app.url_map.iter_rules()}
+
+
+def _register_errors(app: Flask) -> None:
+    from bookstore.errors import register_error_handlers
+
+    register_error_handlers(app)
+
+
+def _register_cli(app: Flask) -> None:
+    from bookstore.cli import register_cli
+
+    register_cli(app)

@@ -1,0 +1,118 @@
+"""The API root, health checks and the OpenAPI document with its interactive UI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, send_from_directory
+from marshmallow import Schema, fields
+from sqlalchemy import text
+
+from bookstore import apidoc
+from bookstore.extensions import db
+from bookstore.http import JSON_TYPE, dumps, resource_response
+
+bp = Blueprint("root", __name__)
+COLLECTIONS = ("authors", "books", "magazines", "orders", "users", "webhooks")
+
+
+class RootSchema(Schema):
+    name = fields.String(required=True)
+    version = fields.String(required=True)
+    _links = fields.Dict(keys=fields.String(), values=fields.String(), data_key="_links")
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, metadata={"example": "ok"})
+    checks = fields.Dict(keys=fields.String(), values=fields.Dict())
+
+
+@bp.get("/v1")
+@apidoc.response(RootSchema)
+def api_root():
+    """List links to every collection."""
+    links = {"self": "/v1", "openapi": "/openapi.json", "docs": "/docs"}
+    for name in COLLECTIONS:
+        if f"/v1/{name}" in current_app.extensions["bookstore_paths"]:
+            links[name] = f"/v1/{name}"
+    return resource_response({"name": "Bookstore API", "version": "1", "_links": links})
+
+
+def readiness_checks() -> dict[str, dict[str, object]]:
+    """Each dependency's state; other modules register more checks (Redis)."""
+    checks: dict[str, dict[str, object]] = {}
+    try:
+        db.session.execute(text("SELECT 1"))
+        checks["database"] = {"status": "up"}
+    except Exception as exc:  # noqa: BLE001 - any failure means "down"; the reason is reported
+        db.session.rollback()
+        checks["database"] = {"status": "down", "error": exc.__class__.__name__}
+    for name, probe in current_app.extensions.get("bookstore_health", {}).items():
+        checks[name] = probe()
+    return checks
+
+
+def _health(status: int, body: dict[str, object]) -> Response:
+    response = Response(dumps(body), status=status, content_type=JSON_TYPE)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/health/live")
+@apidoc.response(HealthSchema, description="The process is up")
+def live():
+    """Report that the process is up."""
+    return _health(200, {"status": "ok"})
+
+
+@bp.get("/health/ready")
+@apidoc.response(HealthSchema, description="Database and Redis are reachable")
+@apidoc.errors(503)
+def ready():
+    """Report whether the database and Redis are reachable (503 when not)."""
+    checks = readiness_checks()
+    down = any(check.get("status") == "down" for check in checks.values())
+    return _health(503 if down else 200, {"status": "down" if down else "ok", "checks": checks})
+
+
+@bp.get("/openapi.json")
+@apidoc.hidden
+def openapi():
+    """The OpenAPI 3 document, generated from the routes and schemas."""
+    cached = current_app.extensions.get("bookstore_openapi")
+    if cached is None:
+        cached = current_app.extensions["bookstore_openapi"] = dumps(apidoc.build_spec(current_app))
+    response = Response(cached, content_type=JSON_TYPE)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+DOCS_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Bookstore API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui", deepLinking: true,
+  persistAuthorization: true});</script>
+</body></html>"""
+
+
+@bp.get("/docs")
+@apidoc.hidden
+def docs():
+    """Interactive API documentation (Swagger UI, served locally)."""
+    response = Response(DOCS_HTML, content_type="text/html; charset=utf-8")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:"
+    )
+    return response
+
+
+@bp.get("/docs/assets/<path:filename>")
+@apidoc.hidden
+def docs_assets(filename: str):
+    """Swagger UI's static files from the swagger-ui-bundle package."""
+    import swagger_ui_bundle
+
+    return send_from_directory(Path(swagger_ui_bundle.swagger_ui_path), filename, max_age=86400)

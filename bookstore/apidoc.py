@@ -1,0 +1,338 @@
+"""Declarative view edges and the OpenAPI document built from them.
+
+The decorators here parse and validate input with marshmallow schemas and record what a
+view accepts and returns; :func:`build_spec` walks the URL map and turns those records
+into OpenAPI 3 through apispec, so the spec cannot drift from the routes.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask, request
+from marshmallow import RAISE, Schema, ValidationError, fields
+
+from bookstore.errors import HTTP_CODES, InvalidQuery
+from bookstore.http import json_body
+from bookstore.validation import marshmallow_details
+
+F = Callable[..., Any]
+
+# Response headers every operation may carry; other modules extend this (rate limits).
+COMMON_HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-ID": {
+        "description": "Request id, echoed from the client or generated",
+        "schema": {"type": "string"},
+    },
+}
+ERROR_DESCRIPTIONS = {
+    304: "Not modified: `If-None-Match` matched the current ETag",
+    400: "Invalid input (`VALIDATION_ERROR`, `INVALID_JSON`, `INVALID_QUERY_PARAMETER`)",
+    401: "Missing or invalid credentials",
+    403: "Authenticated but not allowed",
+    404: "Resource not found",
+    409: "Conflict with the current state",
+    412: "`If-Match` does not match the current ETag",
+    413: "Body larger than the configured limit",
+    415: "Body is not `application/json`",
+    422: "Idempotency key reused with a different request",
+    429: "Rate limit exceeded",
+    500: "Unexpected error",
+    503: "A dependency is unavailable",
+}
+
+
+def _doc(fn: F) -> dict[str, Any]:
+    return fn.__dict__.setdefault("_apidoc", {"errors": set()})
+
+
+def _instance(schema: type[Schema] | Schema) -> Schema:
+    return schema() if isinstance(schema, type) else schema
+
+
+def query(schema: type[Schema] | Schema) -> Callable[[F], F]:
+    """Parse ``request.args`` with ``schema``; the view receives ``query=``. 400 on errors."""
+    loader = _instance(schema)
+    loader.unknown = RAISE
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                parsed = loader.load(request.args.to_dict(flat=True))
+            except ValidationError as exc:
+                raise InvalidQuery(details=marshmallow_details(exc)) from None
+            return view(*args, query=parsed, **kwargs)
+
+        doc = _doc(wrapper)
+        doc["query"] = loader
+        doc["errors"].add(400)
+        return wrapper
+
+    return decorator
+
+
+def body(schema: type[Schema] | Schema, *, merge_patch: bool = False) -> Callable[[F], F]:
+    """Parse the JSON body with ``schema``; the view receives ``body=``."""
+    loader = _instance(schema)
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            payload = json_body(merge_patch=merge_patch)
+            return view(*args, body=loader.load(payload), **kwargs)
+
+        doc = _doc(wrapper)
+        doc["body"] = loader
+        doc["merge_patch"] = merge_patch
+        doc["errors"].update({400, 413, 415})
+        return wrapper
+
+    return decorator
+
+
+def response(
+    schema: type[Schema] | Schema | None,
+    status: int = 200,
+    *,
+    description: str = "Success",
+    many: bool = False,
+    headers: Mapping[str, str] | None = None,
+) -> Callable[[F], F]:
+    """Document the success response (the view builds it through ``bookstore.http``)."""
+
+    def decorator(view: F) -> F:
+        doc = _doc(view)
+        doc["response"] = (schema, status, description, many, dict(headers or {}))
+        return view
+
+    return decorator
+
+
+def errors(*statuses: int) -> Callable[[F], F]:
+    def decorator(view: F) -> F:
+        _doc(view)["errors"].update(statuses)
+        return view
+
+    return decorator
+
+
+def security(requirement: str) -> Callable[[F], F]:
+    """``"required"`` (bearer token needed) or ``"optional"``; set by the auth decorators."""
+
+    def decorator(view: F) -> F:
+        doc = _doc(view)
+        doc["security"] = requirement
+        if requirement == "required":
+            doc["errors"].update({401, 403})
+        return view
+
+    return decorator
+
+
+# -- spec ------------------------------------------------------------------------------
+
+_RULE_ARG = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
+
+
+class ErrorDetail(Schema):
+    field = fields.String(required=True)
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class ErrorBody(Schema):
+    status = fields.Integer(required=True)
+    code = fields.String(required=True, metadata={"example": "VALIDATION_ERROR"})
+    message = fields.String(required=True)
+    details = fields.List(fields.Nested(ErrorDetail), required=True)
+    request_id = fields.String(required=True)
+
+
+class Error(Schema):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class Meta(Schema):
+    request_id = fields.String(required=True)
+
+
+class Pagination(Schema):
+    page = fields.Integer(allow_none=True, required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(allow_none=True, required=True)
+    total_pages = fields.Integer(allow_none=True, required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+    prev_cursor = fields.String(allow_none=True, required=True)
+
+
+class Links(Schema):
+    self = fields.String(required=True)
+    first = fields.String(allow_none=True, required=True)
+    prev = fields.String(allow_none=True, required=True)
+    next = fields.String(allow_none=True, required=True)
+    last = fields.String(allow_none=True, required=True)
+
+
+_envelopes: dict[tuple[str, bool], type[Schema]] = {}
+
+
+def envelope(schema: type[Schema] | Schema, many: bool) -> type[Schema]:
+    """``{"data": X, "meta"}`` or ``{"data": [X], "pagination", "links", "meta"}``."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.removesuffix("Schema")
+    key = (name, many)
+    if key not in _envelopes:
+        data = fields.List(fields.Nested(cls)) if many else fields.Nested(cls)
+        attrs: dict[str, Any] = {"data": data, "meta": fields.Nested(Meta, required=True)}
+        if many:
+            attrs["pagination"] = fields.Nested(Pagination, required=True)
+            attrs["links"] = fields.Nested(Links, required=True)
+        attrs["data"].required = True
+        _envelopes[key] = type(f"{name}{'List' if many else 'Envelope'}", (Schema,), attrs)
+    return _envelopes[key]
+
+
+def _path_and_params(rule: str) -> tuple[str, list[dict[str, Any]]]:
+    params = []
+    for converter, name in _RULE_ARG.findall(rule):
+        kind = {"int": "integer", "float": "number"}.get(converter, "string")
+        schema: dict[str, Any] = {"type": kind}
+        if kind == "integer":
+            schema["minimum"] = 0
+        params.append({"in": "path", "name": name, "required": True, "schema": schema})
+    return _RULE_ARG.sub(r"{\2}", rule), params
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    if status == 304:
+        return {"description": ERROR_DESCRIPTIONS[304], "headers": _headers({"ETag": "string"})}
+    headers = dict(COMMON_HEADERS)
+    if status == 401:
+        headers["WWW-Authenticate"] = {"schema": {"type": "string"}}
+    if status == 405:
+        headers["Allow"] = {"schema": {"type": "string"}}
+    if status in (429, 503):
+        headers["Retry-After"] = {"schema": {"type": "integer"}}
+    description = ERROR_DESCRIPTIONS.get(status) or HTTP_CODES.get(status, ("", "Error"))[1]
+    return {
+        "description": description,
+        "headers": headers,
+        "content": {"application/json": {"schema": "Error"}},
+    }
+
+
+def _headers(names: Mapping[str, str]) -> dict[str, Any]:
+    out = dict(COMMON_HEADERS)
+    for name, kind in names.items():
+        out[name] = {"schema": {"type": kind}}
+    return out
+
+
+def _operation(view: F, method: str, path_params: list[dict[str, Any]]) -> dict[str, Any]:
+    doc = getattr(view, "_apidoc", {"errors": set()})
+    summary, _, description = (view.__doc__ or view.__name__).strip().partition("\n")
+    op: dict[str, Any] = {
+        "summary": summary.strip(),
+        "operationId": view.__name__,
+        "parameters": list(path_params),
+        "responses": {},
+    }
+    if description.strip():
+        op["description"] = description.strip()
+    if "query" in doc:
+        op["parameters"].append({"in": "query", "schema": type(doc["query"])})
+    if "body" in doc:
+        types = ["application/json"] + (
+            ["application/merge-patch+json"] if doc["merge_patch"] else []
+        )
+        op["requestBody"] = {
+            "required": True,
+            "content": {t: {"schema": type(doc["body"])} for t in types},
+        }
+    errors_ = set(doc["errors"]) | {429, 500}
+    if path_params:
+        errors_.add(404)
+    if method in ("put", "patch", "delete"):
+        errors_.add(412)
+        op["parameters"].append(
+            {
+                "in": "header",
+                "name": "If-Match",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "Apply only if the ETag still matches",
+            }
+        )
+    if method == "get" and "response" in doc:
+        errors_.add(304)
+        op["parameters"].append(
+            {
+                "in": "header",
+                "name": "If-None-Match",
+                "required": False,
+                "schema": {"type": "string"},
+            }
+        )
+    if "response" in doc:
+        schema, status, desc, many, extra = doc["response"]
+        entry: dict[str, Any] = {"description": desc}
+        names = dict(extra)
+        if schema is not None:
+            entry["content"] = {"application/json": {"schema": envelope(schema, many)}}
+            if method == "get":
+                names.setdefault("ETag", "string")
+                names.setdefault("Cache-Control", "string")
+            if many:
+                names.setdefault("Link", "string")
+        entry["headers"] = _headers(names)
+        op["responses"][str(status)] = entry
+    for status in sorted(errors_):
+        op["responses"][str(status)] = _error_response(status)
+    security_ = doc.get("security")
+    if security_ == "required":
+        op["security"] = [{"bearerAuth": []}]
+    elif security_ == "optional":
+        op["security"] = [{}, {"bearerAuth": []}]
+    else:
+        op["security"] = []
+    return op
+
+
+def build_spec(app: Flask) -> dict[str, Any]:
+    spec = APISpec(
+        title="Bookstore API",
+        version="1.0.0",
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "Catalog, accounts, orders and webhooks. See the README."},
+    )
+    spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    spec.components.schema("Error", schema=Error)
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        view = app.view_functions[rule.endpoint]
+        if rule.endpoint == "static" or getattr(view, "_apidoc_hidden", False):
+            continue
+        path, params = _path_and_params(rule.rule)
+        tag = rule.endpoint.split(".", 1)[0]
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            op = _operation(view, method.lower(), params)
+            op["tags"] = [tag]
+            paths.setdefault(path, {})[method.lower()] = op
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def hidden(view: F) -> F:
+    """Keep a route (docs assets) out of the spec."""
+    view._apidoc_hidden = True  # type: ignore[attr-defined]
+    return view

@@ -1,0 +1,117 @@
+"""Configuration, read from environment variables only (12-factor).
+
+Every setting has a safe default. ``APP_ENV=production`` (the default) refuses to start
+with a missing or well-known secret; ``make run`` sets ``APP_ENV=development``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+DEV_SECRET = "dev-secret-do-not-use-in-production-0123456789"  # noqa: S105
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'bookstore.db'}"
+
+
+class ConfigError(RuntimeError):
+    """The environment describes a configuration the service refuses to run with."""
+
+
+def _str(env: dict[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip()
+    return value or default
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+def _list(env: dict[str, str], name: str, default: list[str]) -> list[str]:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def normalise_database_url(url: str) -> str:
+    # Heroku-style URLs say postgres://, which SQLAlchemy no longer accepts.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    return url
+
+
+def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Build the Flask config mapping from ``env`` (``os.environ`` by default)."""
+    env = dict(os.environ if env is None else env)
+    app_env = _str(env, "APP_ENV", "production").lower()
+    if app_env not in {"production", "development", "testing"}:
+        raise ConfigError("APP_ENV must be production, development or testing")
+    production = app_env == "production"
+
+    secret = env.get("SECRET_KEY", "").strip()
+    if not secret:
+        if production:
+            raise ConfigError("SECRET_KEY must be set when APP_ENV=production")
+        secret = DEV_SECRET
+    elif production and (secret == DEV_SECRET or len(secret) < 32):
+        raise ConfigError("SECRET_KEY must be a random string of at least 32 characters")
+
+    database_url = normalise_database_url(_str(env, "DATABASE_URL", DEFAULT_SQLITE_URL))
+    redis_url = env.get("REDIS_URL", "").strip() or None
+    threads = _int(env, "GUNICORN_THREADS", 4, minimum=1)
+
+    engine_options: dict[str, Any] = {"pool_pre_ping": False}
+    if database_url.startswith("postgresql"):
+        engine_options.update(
+            pool_size=_int(env, "DB_POOL_SIZE", threads + 1, minimum=1),
+            max_overflow=_int(env, "DB_MAX_OVERFLOW", 2),
+            pool_timeout=_int(env, "DB_POOL_TIMEOUT", 5, minimum=1),
+            pool_recycle=_int(env, "DB_POOL_RECYCLE", 1800),
+            connect_args={
+                "connect_timeout": _int(env, "DB_CONNECT_TIMEOUT", 3, minimum=1),
+                "application_name": "bookstore",
+                "options": f"-c statement_timeout={_int(env, 'DB_STATEMENT_TIMEOUT_MS', 15000)}",
+            },
+        )
+
+    return {
+        "APP_ENV": app_env,
+        "TESTING": app_env == "testing",
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "REDIS_URL": redis_url,
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024),
+        "CORS_ORIGINS": _list(
+            env,
+            "CORS_ORIGINS",
+            [] if production else ["http://localhost:5173", "http://127.0.0.1:5173"],
+        ),
+        "CORS_MAX_AGE": _int(env, "CORS_MAX_AGE", 600),
+        "CATALOG_MAX_AGE": _int(env, "CATALOG_MAX_AGE", 60),
+        "LOG_LEVEL": _str(env, "LOG_LEVEL", "INFO").upper(),
+        "PUBLIC_BASE_PATH": "/v1",
+    }

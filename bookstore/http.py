@@ -1,0 +1,206 @@
+"""Cross-cutting HTTP helpers: request ids, envelopes, ETags, links and JSON bodies.
+
+Bodies are encoded with orjson and spliced into the envelope as bytes, so the ``data``
+part is serialised exactly once and doubles as the input of the ETag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from flask import Flask, Response, g, request
+
+JSON_TYPE = "application/json; charset=utf-8"
+MERGE_PATCH_TYPE = "application/merge-patch+json"
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+NO_STORE = "private, no-store"
+
+
+# -- request ids ---------------------------------------------------------------------
+
+
+def new_request_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+def request_id() -> str:
+    rid = g.get("request_id")
+    if rid is None:
+        incoming = request.headers.get("X-Request-ID", "")
+        rid = incoming if _REQUEST_ID_RE.match(incoming) else new_request_id()
+        g.request_id = rid
+    return rid
+
+
+# -- encoding ------------------------------------------------------------------------
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+def etag_of(*parts: bytes) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        digest.update(part)
+    return '"' + digest.hexdigest() + '"'
+
+
+def _meta() -> bytes:
+    return b'"meta":{"request_id":"' + request_id().encode() + b'"}'
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Iterable[Mapping[str, str]],
+    headers: Mapping[str, str],
+) -> Response:
+    body = {
+        "error": {
+            "status": status,
+            "code": code,
+            "message": message,
+            "details": list(details),
+            "request_id": request_id(),
+        }
+    }
+    response = Response(dumps(body), status=status, content_type=JSON_TYPE)
+    response.headers.update(headers)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    candidates = (tag.strip().removeprefix("W/") for tag in header.split(","))
+    return etag in candidates
+
+
+def conditional_json(
+    body_parts: list[bytes],
+    etag_parts: Iterable[bytes],
+    *,
+    status: int = 200,
+    cache_control: str = NO_STORE,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A JSON response with a strong ETag; 304 when ``If-None-Match`` matches it."""
+    etag = etag_of(*etag_parts)
+    if request.method in ("GET", "HEAD") and _matches(request.headers.get("If-None-Match"), etag):
+        response = Response(status=304)
+    else:
+        response = Response(b"".join(body_parts), status=status, content_type=JSON_TYPE)
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = cache_control
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def resource_response(
+    data: Mapping[str, Any] | bytes,
+    *,
+    status: int = 200,
+    cache_control: str = NO_STORE,
+    location: str | None = None,
+) -> Response:
+    """``{"data": ..., "meta": ...}`` with an ETag over ``data``."""
+    data_bytes = data if isinstance(data, bytes) else dumps(data)
+    headers = {"Location": location} if location else None
+    return conditional_json(
+        [b'{"data":', data_bytes, b",", _meta(), b"}"],
+        [data_bytes],
+        status=status,
+        cache_control=cache_control,
+        headers=headers,
+    )
+
+
+def collection_response(
+    items: list[Mapping[str, Any]],
+    pagination: Mapping[str, Any],
+    links: Mapping[str, str | None],
+    *,
+    cache_control: str = NO_STORE,
+) -> Response:
+    data_bytes = dumps(items)
+    rest = dumps({"pagination": pagination, "links": links})
+    headers = {"Link": link_header(links)}
+    return conditional_json(
+        [b'{"data":', data_bytes, b",", rest[1:-1], b",", _meta(), b"}"],
+        [data_bytes, rest],
+        cache_control=cache_control,
+        headers=headers,
+    )
+
+
+def no_content() -> Response:
+    return Response(status=204)
+
+
+def etag_for(data: Mapping[str, Any]) -> str:
+    """The ETag a ``GET`` of this representation carries (used to check ``If-Match``)."""
+    return etag_of(dumps(data))
+
+
+def if_match_satisfied(current_etag: str) -> bool:
+    header = request.headers.get("If-Match")
+    return header is None or _matches(header, current_etag)
+
+
+# -- links ---------------------------------------------------------------------------
+
+
+def url_with(path: str, params: Mapping[str, Any]) -> str:
+    query = urlencode([(k, v) for k, v in params.items() if v is not None and v != ""])
+    return f"{path}?{query}" if query else path
+
+
+def link_header(links: Mapping[str, str | None]) -> str:
+    return ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items() if url)
+
+
+# -- request bodies ------------------------------------------------------------------
+
+
+def json_body(*, merge_patch: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object, or the contract's 400/413/415."""
+    from bookstore.errors import APIError, BadRequest, InvalidJSON
+
+    mimetype = request.mimetype
+    allowed = ("application/json", MERGE_PATCH_TYPE) if merge_patch else ("application/json",)
+    if mimetype not in allowed:
+        raise APIError(
+            f"Content-Type must be {' or '.join(allowed)}",
+            status=415,
+            code="UNSUPPORTED_MEDIA_TYPE",
+        )
+    raw = request.get_data(cache=True)  # raises 413 beyond MAX_CONTENT_LENGTH
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJSON(f"The request body is not valid JSON: {exc.args[0]}") from None
+    if not isinstance(payload, dict):
+        raise BadRequest("The request body must be a JSON object")
+    return payload
+
+
+# -- app wiring ----------------------------------------------------------------------
+
+
+def register_request_hooks(app: Flask) -> None:
+    @app.after_request
+    def add_request_id(response: Response) -> Response:
+        response.headers["X-Request-ID"] = request_id()
+        return response

@@ -1,0 +1,1 @@
+"""Logic that spans resources or must be transactional."""

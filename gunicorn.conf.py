@@ -1,0 +1,32 @@
+"""gunicorn settings, every one from the environment with a production-sane default.
+
+Worker class: ``gthread``. Threaded workers keep HTTP keep-alive connections (browsers,
+Postman, load balancers) open instead of reconnecting per request as sync workers do,
+and a slow client does not pin a whole process. Each worker's database pool is sized to
+its thread count (see bookstore/config.py) so connections are reused, never reopened.
+"""
+
+import multiprocessing
+import os
+
+bind = (
+    os.environ.get("BIND")
+    or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+)
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "0"))
+# Trust X-Forwarded-* only from these addresses (the load balancer in front).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+limit_request_line = 8190
+limit_request_fields = 100
+preload_app = False
+accesslog = os.environ.get("ACCESS_LOG", "-") or None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+logger_class = "bookstore.logging.GunicornJsonLogger"

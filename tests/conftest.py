@@ -1,0 +1,214 @@
+"""Fixtures: a real PostgreSQL (DATABASE_URL) and Redis (REDIS_URL), never mocks.
+
+The schema is built once per run by the Alembic migrations, and every table is truncated
+after each test, so tests see committed data exactly as a real gunicorn would.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import event, text
+
+from bookstore import create_app
+from bookstore.auth import create_access_token
+from bookstore.extensions import db
+from tests import factories
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bookstore_test")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+TEST_ENV = {
+    "APP_ENV": "testing",
+    "SECRET_KEY": SECRET,
+    "DATABASE_URL": DATABASE_URL,
+    "REDIS_URL": REDIS_URL,
+    "BCRYPT_ROUNDS": "4",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def _ensure_database(url: str) -> None:
+    """Create the test database if it is missing (the server itself must be up)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    if not target.drivername.startswith("postgresql"):
+        return
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        found = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
+        ).first()
+        if not found:
+            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+
+
+def _reset_schema(app) -> None:
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+            else:
+                db.drop_all()
+        upgrade()
+
+
+@pytest.fixture(scope="session")
+def app():
+    os.environ.update(TEST_ENV)
+    _ensure_database(DATABASE_URL)
+    app = create_app()
+    _reset_schema(app)
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(request, app) -> Iterator[None]:
+    yield
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for name in tables:
+                    conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def app_ctx(app) -> Iterator[None]:
+    with app.app_context():
+        yield
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make(app_ctx) -> factories.Factory:
+    """Factories that commit real rows: ``make.book(price="9.99")``."""
+    return factories.Factory()
+
+
+def _token_headers(role: str) -> dict[str, str]:
+    user = factories.Factory().user(role=role)
+    return {"Authorization": f"Bearer {create_access_token(user.id, user.role)}"}
+
+
+@pytest.fixture
+def admin_headers(app_ctx) -> dict[str, str]:
+    return _token_headers("admin")
+
+
+@pytest.fixture
+def auth_headers(app_ctx) -> dict[str, str]:
+    """A customer's bearer token."""
+    return _token_headers("customer")
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, conn, cursor, statement, *args: Any) -> None:
+        self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(app_ctx) -> Iterator[QueryCounter]:
+    counter = QueryCounter()
+    event.listen(db.engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(db.engine, "before_cursor_execute", counter)
+
+
+# -- a real gunicorn ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """gunicorn with the production config, started on a free port."""
+
+    def __init__(self, env: dict[str, str] | None = None, workers: int = 2) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = ROOT / "instance" / f"gunicorn-{self.port}.log"
+        self.env = {
+            **os.environ,
+            **TEST_ENV,
+            "PORT": str(self.port),
+            "WEB_CONCURRENCY": str(workers),
+            **(env or {}),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20) -> LiveServer:
+        self.log.parent.mkdir(exist_ok=True)
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.log.read_text()[-2000:]}")
+            try:
+                if requests.get(self.url + "/health/live", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("gunicorn did not become ready")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def worker_pids(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
+        return [int(pid) for pid in out.stdout.split()]
+
+
+@pytest.fixture(scope="session")
+def live_server(app) -> Iterator[LiveServer]:
+    server = LiveServer().start()
+    yield server
+    server.stop()
