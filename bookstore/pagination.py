@@ -188,7 +188,10 @@ def decode_cursor(cursor: str, spec: ListSpec) -> tuple[list[tuple[str, bool]], 
         raise _bad_cursor()
     if len(raw_values) != len(keys):
         raise _bad_cursor()
-    values = [_typed(spec.sortable[name], value) for (name, _), value in zip(keys, raw_values, strict=True)]
+    values = [
+        _typed(spec.sortable[name], value)
+        for (name, _), value in zip(keys, raw_values, strict=True)
+    ]
     return keys, values, direction
 
 

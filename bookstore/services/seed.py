@@ -285,7 +285,9 @@ def bulk_books(
                     f"COPY books ({', '.join(BOOK_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buffer
                 )
         else:
-            db.session.execute(insert(Book), [dict(zip(BOOK_COLUMNS, row, strict=True)) for row in rows])
+            db.session.execute(
+                insert(Book), [dict(zip(BOOK_COLUMNS, row, strict=True)) for row in rows]
+            )
         db.session.commit()
         done += size
         if progress:
