@@ -9,13 +9,13 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from bookstore.http import error_response
+from bookstore.http import error_response, request_id
 from bookstore.validation import marshmallow_details
 
 log = logging.getLogger("bookstore.errors")
@@ -221,7 +221,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(PoolTimeoutError)
     def pool_timeout(exc: PoolTimeoutError):
-        log.warning("database pool exhausted", extra={"request_id": g.get("request_id")})
+        log.warning("database pool exhausted", extra={"request_id": request_id()})
         return render(ServiceUnavailable())
 
     @app.errorhandler(DBAPIError)
@@ -234,5 +234,5 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        log.exception("unhandled exception", extra={"request_id": g.get("request_id")})
+        log.exception("unhandled exception", extra={"request_id": request_id()})
         return error_response(500, "INTERNAL_ERROR", "An unexpected error occurred", [], {})

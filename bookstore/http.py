@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 JSON_TYPE = "application/json; charset=utf-8"
 MERGE_PATCH_TYPE = "application/merge-patch+json"
@@ -30,11 +30,13 @@ def new_request_id() -> str:
 
 
 def request_id() -> str:
-    rid = g.get("request_id")
+    """The request's id, kept in the WSGI environ: ``g`` can outlive a request."""
+    environ = request.environ
+    rid = environ.get("bookstore.request_id")
     if rid is None:
-        incoming = request.headers.get("X-Request-ID", "")
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
         rid = incoming if _REQUEST_ID_RE.match(incoming) else new_request_id()
-        g.request_id = rid
+        environ["bookstore.request_id"] = rid
     return rid
 
 

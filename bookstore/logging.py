@@ -33,9 +33,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def _current_request_id() -> str | None:
-    from flask import g, has_app_context
+    from flask import has_request_context, request
 
-    return g.get("request_id") if has_app_context() else None
+    return request.environ.get("bookstore.request_id") if has_request_context() else None
 
 
 def configure_logging(level: str) -> None:

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import g, request
+from flask import request
 
 from bookstore import apidoc
 from bookstore.auth.tokens import Identity, identity_from_access_token
@@ -29,10 +29,11 @@ def _bearer() -> str | None:
 
 def current_identity() -> Identity | None:
     """The verified caller, or None when no token was sent (cached per request)."""
-    if "identity" not in g:
+    environ = request.environ
+    if "bookstore.identity" not in environ:
         token = _bearer()
-        g.identity = authenticate(token) if token else None
-    return g.identity
+        environ["bookstore.identity"] = authenticate(token) if token else None
+    return environ["bookstore.identity"]
 
 
 def authenticate(token: str) -> Identity:
