@@ -45,7 +45,9 @@ def configure_logging(level: str) -> None:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    root.handlers = [handler]
+    # Replace plain console handlers only; capture handlers (pytest's caplog) stay.
+    root.handlers = [h for h in root.handlers if type(h) is not logging.StreamHandler]
+    root.addHandler(handler)
     root.setLevel(level)
 
 
