@@ -34,34 +34,53 @@ def test_wrong_method_is_405_with_allow(client):
 
 
 def test_non_json_body_is_415(client, admin_headers):
-    resp = client.post("/v1/authors", data="name=x", headers=admin_headers,
-                       content_type="application/x-www-form-urlencoded")
+    resp = client.post(
+        "/v1/authors",
+        data="name=x",
+        headers=admin_headers,
+        content_type="application/x-www-form-urlencoded",
+    )
     assert_error(resp, 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
 def test_merge_patch_type_only_on_patch(client, admin_headers):
-    resp = client.post("/v1/authors", data='{"name": "x"}', headers=admin_headers,
-                       content_type="application/merge-patch+json")
+    resp = client.post(
+        "/v1/authors",
+        data='{"name": "x"}',
+        headers=admin_headers,
+        content_type="application/merge-patch+json",
+    )
     assert_error(resp, 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
 @pytest.mark.parametrize("raw", ['{"name": ', "[1, 2]", '"text"', "{'name': 'x'}", "\xff\xfe"])
 def test_malformed_or_non_object_json_is_400(client, admin_headers, raw):
-    resp = client.post("/v1/authors", data=raw.encode("latin-1"), headers=admin_headers,
-                       content_type="application/json")
+    resp = client.post(
+        "/v1/authors",
+        data=raw.encode("latin-1"),
+        headers=admin_headers,
+        content_type="application/json",
+    )
     code = "INVALID_JSON" if raw not in ("[1, 2]", '"text"') else "VALIDATION_ERROR"
     assert_error(resp, 400, code)
 
 
 def test_deeply_nested_json_is_400_not_500(client, admin_headers):
     raw = '{"name": ' + "[" * 5000 + "]" * 5000 + "}"
-    assert_error(client.post("/v1/authors", data=raw, headers=admin_headers,
-                             content_type="application/json"), 400, "INVALID_JSON")
+    assert_error(
+        client.post(
+            "/v1/authors", data=raw, headers=admin_headers, content_type="application/json"
+        ),
+        400,
+        "INVALID_JSON",
+    )
 
 
 def test_body_over_limit_is_413(client, admin_headers):
     big = '{"name": "' + "x" * (1024 * 1024 + 10) + '"}'
-    resp = client.post("/v1/authors", data=big, headers=admin_headers, content_type="application/json")
+    resp = client.post(
+        "/v1/authors", data=big, headers=admin_headers, content_type="application/json"
+    )
     assert_error(resp, 413, "PAYLOAD_TOO_LARGE")
 
 
@@ -82,8 +101,12 @@ def test_unexpected_error_is_500_envelope_and_logged_with_request_id(caplog):
 
 
 def test_database_down_is_503(monkeypatch):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": "postgresql://postgres@127.0.0.1:1/none",
-                      "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 1}}})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": "postgresql://postgres@127.0.0.1:1/none",
+            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 1}},
+        }
+    )
     client = app.test_client()
     resp = client.get("/v1/books/1")
     assert_error(resp, 503, "SERVICE_UNAVAILABLE")
@@ -112,21 +135,28 @@ class TestETags:
 
     def test_if_match_mismatch_is_412_and_writes_nothing(self, client, admin_headers, make):
         book = make.book(stock=1)
-        resp = client.patch(f"/v1/books/{book.id}", json={"stock": 50},
-                            headers={**admin_headers, "If-Match": '"stale"'})
+        resp = client.patch(
+            f"/v1/books/{book.id}",
+            json={"stock": 50},
+            headers={**admin_headers, "If-Match": '"stale"'},
+        )
         assert_error(resp, 412, "PRECONDITION_FAILED")
         assert client.get(f"/v1/books/{book.id}").get_json()["data"]["stock"] == 1
-        resp = client.delete(f"/v1/books/{book.id}", headers={**admin_headers, "If-Match": '"stale"'})
+        resp = client.delete(
+            f"/v1/books/{book.id}", headers={**admin_headers, "If-Match": '"stale"'}
+        )
         assert_error(resp, 412, "PRECONDITION_FAILED")
 
     def test_if_match_current_etag_succeeds(self, client, admin_headers, make):
         book = make.book(stock=1)
         etag = client.get(f"/v1/books/{book.id}").headers["ETag"]
-        resp = client.patch(f"/v1/books/{book.id}", json={"stock": 2},
-                            headers={**admin_headers, "If-Match": etag})
+        resp = client.patch(
+            f"/v1/books/{book.id}", json={"stock": 2}, headers={**admin_headers, "If-Match": etag}
+        )
         assert resp.status_code == 200 and resp.headers["ETag"] != etag
-        stale = client.patch(f"/v1/books/{book.id}", json={"stock": 3},
-                             headers={**admin_headers, "If-Match": etag})
+        stale = client.patch(
+            f"/v1/books/{book.id}", json={"stock": 3}, headers={**admin_headers, "If-Match": etag}
+        )
         assert_error(stale, 412, "PRECONDITION_FAILED")
 
 
@@ -134,9 +164,14 @@ class TestCORS:
     def test_preflight_from_allowed_origin(self, app):
         app.config["CORS_ORIGINS"] = ["http://shop.example"]
         fresh = create_app({"CORS_ORIGINS": ["http://shop.example"]})
-        resp = fresh.test_client().options("/v1/books", headers={
-            "Origin": "http://shop.example", "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "Authorization, Content-Type, Idempotency-Key"})
+        resp = fresh.test_client().options(
+            "/v1/books",
+            headers={
+                "Origin": "http://shop.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "Authorization, Content-Type, Idempotency-Key",
+            },
+        )
         assert resp.status_code == 200
         assert resp.headers["Access-Control-Allow-Origin"] == "http://shop.example"
         assert resp.headers["Access-Control-Max-Age"] == "600"
@@ -145,9 +180,17 @@ class TestCORS:
     def test_exposed_headers_on_actual_request(self):
         fresh = create_app({"CORS_ORIGINS": ["http://shop.example"]})
         resp = fresh.test_client().get("/v1", headers={"Origin": "http://shop.example"})
-        exposed = {h.strip().lower() for h in resp.headers["Access-Control-Expose-Headers"].split(",")}
-        assert {"x-request-id", "etag", "link", "location", "x-ratelimit-remaining",
-                "retry-after"} <= exposed
+        exposed = {
+            h.strip().lower() for h in resp.headers["Access-Control-Expose-Headers"].split(",")
+        }
+        assert {
+            "x-request-id",
+            "etag",
+            "link",
+            "location",
+            "x-ratelimit-remaining",
+            "retry-after",
+        } <= exposed
 
     def test_disallowed_origin_gets_no_cors_headers(self):
         fresh = create_app({"CORS_ORIGINS": ["http://shop.example"]})

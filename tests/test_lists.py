@@ -14,9 +14,14 @@ from tests.helpers import assert_error
 def shelf(make):
     author = make.author(name="Octavia Butler")
     books = [
-        make.book(author_id=author.id, title=f"T{i:02d}", price=Decimal(10 + i % 5),
-                  publication_year=1980 + i, category="fiction" if i % 2 else "history",
-                  stock=i % 3)
+        make.book(
+            author_id=author.id,
+            title=f"T{i:02d}",
+            price=Decimal(10 + i % 5),
+            publication_year=1980 + i,
+            category="fiction" if i % 2 else "history",
+            stock=i % 3,
+        )
         for i in range(25)
     ]
     return author, books
@@ -30,12 +35,20 @@ def test_offset_pagination_body_links_and_link_header(client, shelf):
     resp = client.get("/v1/books?page=2&per_page=10")
     body = resp.get_json()
     assert body["pagination"] | {"next_cursor": None, "prev_cursor": None} == {
-        "page": 2, "per_page": 10, "total": 25, "total_pages": 3,
-        "next_cursor": None, "prev_cursor": None}
+        "page": 2,
+        "per_page": 10,
+        "total": 25,
+        "total_pages": 3,
+        "next_cursor": None,
+        "prev_cursor": None,
+    }
     assert body["links"] == {
-        "self": "/v1/books?per_page=10&page=2", "first": "/v1/books?per_page=10&page=1",
-        "prev": "/v1/books?per_page=10&page=1", "next": "/v1/books?per_page=10&page=3",
-        "last": "/v1/books?per_page=10&page=3"}
+        "self": "/v1/books?per_page=10&page=2",
+        "first": "/v1/books?per_page=10&page=1",
+        "prev": "/v1/books?per_page=10&page=1",
+        "next": "/v1/books?per_page=10&page=3",
+        "last": "/v1/books?per_page=10&page=3",
+    }
     assert '</v1/books?per_page=10&page=3>; rel="next"' in resp.headers["Link"]
     assert len(body["data"]) == 10
 
@@ -80,9 +93,23 @@ def test_cursor_payload_change_is_detected(client, shelf):
 
 @pytest.mark.parametrize(
     "query",
-    ["per_page=0", "per_page=101", "per_page=abc", "page=0", "page=x", "sort=isbn", "sort=-secret",
-     "year_from=2000&year_to=1990", "min_price=abc", "in_stock=maybe", "unknown=1",
-     "page=2&cursor=abc", "include=reviews", "q=" + "x" * 201, "isbn=123"],
+    [
+        "per_page=0",
+        "per_page=101",
+        "per_page=abc",
+        "page=0",
+        "page=x",
+        "sort=isbn",
+        "sort=-secret",
+        "year_from=2000&year_to=1990",
+        "min_price=abc",
+        "in_stock=maybe",
+        "unknown=1",
+        "page=2&cursor=abc",
+        "include=reviews",
+        "q=" + "x" * 201,
+        "isbn=123",
+    ],
 )
 def test_bad_query_parameters_are_400(client, query):
     assert_error(client.get(f"/v1/books?{query}"), 400, "INVALID_QUERY_PARAMETER")
@@ -93,8 +120,11 @@ def test_filters_combine(client, shelf):
     for book in resp.get_json()["data"]:
         assert book["category"] == "fiction" and book["publication_year"] >= 1990
         assert Decimal(book["price"]) >= 12 and book["stock"] > 0
-    expected = [b.id for b in shelf[1] if b.category == "fiction" and b.publication_year >= 1990
-                and b.price >= 12 and b.stock > 0]
+    expected = [
+        b.id
+        for b in shelf[1]
+        if b.category == "fiction" and b.publication_year >= 1990 and b.price >= 12 and b.stock > 0
+    ]
     assert ids(resp) == expected
 
 
@@ -143,4 +173,7 @@ def test_include_author_uses_constant_queries(client, make, count_queries):
 def test_list_links_keep_filters(client, shelf):
     body = client.get("/v1/books?category=fiction&per_page=5").get_json()
     assert parse_qs(urlparse(body["links"]["next"]).query) == {
-        "category": ["fiction"], "per_page": ["5"], "page": ["2"]}
+        "category": ["fiction"],
+        "per_page": ["5"],
+        "page": ["2"],
+    }

@@ -6,24 +6,39 @@ from tests.helpers import assert_error
 
 
 def test_author_crud_round_trip(client, admin_headers):
-    resp = client.post("/v1/authors", json={"name": "Ursula K. Le Guin", "birth_year": 1929},
-                       headers=admin_headers)
+    resp = client.post(
+        "/v1/authors", json={"name": "Ursula K. Le Guin", "birth_year": 1929}, headers=admin_headers
+    )
     assert resp.status_code == 201
     author = resp.get_json()["data"]
     assert author["bio"] is None and resp.headers["Location"] == f"/v1/authors/{author['id']}"
     resp = client.patch(resp.headers["Location"], json={"bio": "Earthsea."}, headers=admin_headers)
-    assert resp.get_json()["data"]["bio"] == "Earthsea." and resp.get_json()["data"]["birth_year"] == 1929
-    resp = client.put(f"/v1/authors/{author['id']}", json={"name": "U. K. Le Guin"}, headers=admin_headers)
+    assert (
+        resp.get_json()["data"]["bio"] == "Earthsea."
+        and resp.get_json()["data"]["birth_year"] == 1929
+    )
+    resp = client.put(
+        f"/v1/authors/{author['id']}", json={"name": "U. K. Le Guin"}, headers=admin_headers
+    )
     assert resp.get_json()["data"] | {"updated_at": None} == {
-        **author, "name": "U. K. Le Guin", "birth_year": None, "updated_at": None}
+        **author,
+        "name": "U. K. Le Guin",
+        "birth_year": None,
+        "updated_at": None,
+    }
     assert client.delete(f"/v1/authors/{author['id']}", headers=admin_headers).status_code == 204
 
 
 def test_author_birth_year_in_future_is_400(client, admin_headers):
-    resp = client.post("/v1/authors", json={"name": "Future", "birth_year": 3000}, headers=admin_headers)
+    resp = client.post(
+        "/v1/authors", json={"name": "Future", "birth_year": 3000}, headers=admin_headers
+    )
     body = assert_error(resp, 400, "VALIDATION_ERROR")
     assert body["error"]["details"][0] == {
-        "field": "birth_year", "code": "IN_FUTURE", "message": "Must not be in the future."}
+        "field": "birth_year",
+        "code": "IN_FUTURE",
+        "message": "Must not be in the future.",
+    }
 
 
 def test_deleting_author_with_books_is_409_and_keeps_everything(client, admin_headers, make):
@@ -59,4 +74,6 @@ def test_author_list_filters(client, make):
     assert names("born_to=1800") == ["Mary Shelley"]
     assert names("q=frankenstein") == ["Mary Shelley"]
     assert names("sort=-name") == ["Mary Shelley", "Isaac Asimov"]
-    assert_error(client.get("/v1/authors?born_from=1900&born_to=1800"), 400, "INVALID_QUERY_PARAMETER")
+    assert_error(
+        client.get("/v1/authors?born_from=1900&born_to=1800"), 400, "INVALID_QUERY_PARAMETER"
+    )
