@@ -9,6 +9,7 @@ export FLASK_APP := wsgi.py
 # Tests run on the real PostgreSQL and Redis; CI (.ci/run) sets these explicitly.
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/bookstore_test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+LINT_PATHS := bookstore tests $(wildcard bench) wsgi.py gunicorn.conf.py
 
 .PHONY: install run serve migrate seed test lint fmt clean bench
 
@@ -40,12 +41,12 @@ test: install  ## run the whole suite against PostgreSQL and Redis
 		$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install  ## ruff lint and format check
-	$(BIN)/ruff check bookstore tests bench wsgi.py gunicorn.conf.py
-	$(BIN)/ruff format --check bookstore tests bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 fmt: install  ## apply ruff fixes and formatting
-	$(BIN)/ruff check --fix bookstore tests bench wsgi.py gunicorn.conf.py
-	$(BIN)/ruff format bookstore tests bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
 
 clean:  ## remove the virtualenv, caches and the embedded database
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
