@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.sessions import SessionInterface
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -38,6 +39,16 @@ EXPOSED_HEADERS = [
 log = logging.getLogger("bookstore")
 
 
+class _NoCookieSession(SessionInterface):
+    """A stateless API has no cookie session; skip Flask's per-request cookie work."""
+
+    def open_session(self, app: Flask, request: Any) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        return None
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, logging, extensions, blueprints, error handlers, CLI."""
     app = Flask(__name__, instance_relative_config=False)
@@ -55,6 +66,7 @@ def _load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     if overrides:
         app.config.from_mapping(overrides)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.session_interface = _NoCookieSession()
     app.url_map.strict_slashes = True
 
 

@@ -6,10 +6,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from flask import current_app
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 
 from bookstore.errors import NotFound, PreconditionFailed
 from bookstore.extensions import db
+from bookstore.fastdb import FastSelect
 from bookstore.http import etag_for, if_match_satisfied
 
 M = TypeVar("M")
@@ -23,9 +24,15 @@ def is_postgres() -> bool:
     return db.engine.dialect.name == "postgresql"
 
 
+_by_id: dict[str, FastSelect] = {}
+
+
 def row_or_404(table: Table, resource_id: int) -> Any:
-    """Read one row with Core (no ORM entity loading on the read path)."""
-    row = db.session.execute(select(table).where(table.c.id == resource_id)).first()
+    """Read one row on the lean path (no ORM entity loading, no transaction)."""
+    query = _by_id.get(table.name)
+    if query is None:
+        query = _by_id[table.name] = FastSelect(select(table).where(table.c.id == bindparam("id")))
+    row = query.first(id=resource_id)
     if row is None:
         raise NotFound()
     return row
