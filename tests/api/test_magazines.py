@@ -12,6 +12,7 @@ from bookstore.api.magazines import magazine_to_dict, magazines
 from bookstore.extensions import db
 from bookstore.models import Magazine
 from bookstore.schemas.magazine import magazine_schema
+from tests.helpers import assert_error as assert_envelope
 
 TODAY = dt.datetime.now(dt.UTC).date()
 VALID = {
@@ -27,13 +28,8 @@ VALID = {
 
 
 def assert_error(response, status: int, code: str, field: str | None = None, detail=None):
-    """The contract's error envelope, with the named field in ``details`` when given."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    error = response.get_json()["error"]
-    assert error["status"] == status
-    assert error["code"] == code
-    assert error["message"]
-    assert error["request_id"] == response.headers["X-Request-ID"]
+    """The contract's error envelope, naming ``field`` (with code ``detail``) when given."""
+    error = assert_envelope(response, status, code)["error"]
     if field is not None:
         fields = {d["field"]: d["code"] for d in error["details"]}
         assert field in fields, error["details"]
