@@ -13,7 +13,7 @@ from flask.sessions import SessionInterface
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from bookstore.config import load_config
+from bookstore.config import DEFAULT_SQLITE_URL, load_config
 from bookstore.extensions import cors, db, migrate
 
 # One line per resource: adding a resource is adding its module here.
@@ -21,6 +21,7 @@ BLUEPRINTS = (
     "bookstore.api.root",
     "bookstore.api.authors",
     "bookstore.api.books",
+    "bookstore.api.magazines",
 )
 EXPOSED_HEADERS = [
     "X-Request-ID",
@@ -77,7 +78,8 @@ def _init_logging(app: Flask) -> None:
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        log.warning("DATABASE_URL is not set: using the embedded SQLite database %s", uri)
+        if uri == DEFAULT_SQLITE_URL:
+            log.warning("DATABASE_URL is not set: using the embedded SQLite database %s", uri)
 
 
 def _init_extensions(app: Flask) -> None:

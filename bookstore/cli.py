@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import click
@@ -31,9 +32,8 @@ def seed_command(book_count: int | None, force: bool) -> None:
         click.echo("Loaded the sample catalog: 50 authors, 300 books, 20 magazines.")
         return
     started = time.perf_counter()
-    with click.progressbar(
-        length=book_count, label="Loading books", file=click.get_text_stream("stderr")
-    ) as bar:
+    # The bar goes to stderr so the summary line on stdout stays scriptable.
+    with click.progressbar(length=book_count, label="Loading books", file=sys.stderr) as bar:
         seed.bulk_books(book_count, progress=bar.update)
     elapsed = time.perf_counter() - started
     click.echo(f"Loaded {book_count} books in {elapsed:.1f}s ({book_count / elapsed:,.0f}/s).")

@@ -1,19 +1,31 @@
-"""Helpers shared by the catalog blueprints: lookups, conditional writes, cache headers."""
+"""Helpers shared by the catalog blueprints: lookups, filters, writes and their responses.
+
+Every catalog resource reads with Core (a select and a plain dict dump) and writes through
+the ORM with one commit per request; the functions here are those steps, written once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from flask import current_app
-from sqlalchemy import Table, bindparam, select
+from flask import Response, current_app
+from sqlalchemy import ColumnElement, Select, Table, bindparam, or_, select
 
 from bookstore.errors import NotFound, PreconditionFailed
 from bookstore.extensions import db
 from bookstore.fastdb import FastSelect
-from bookstore.http import etag_for, if_match_satisfied
+from bookstore.http import (
+    collection_response,
+    etag_for,
+    if_match_satisfied,
+    no_content,
+    resource_response,
+)
+from bookstore.pagination import Page, select_fields
 
 M = TypeVar("M")
+ToDict = Callable[[Any], dict[str, Any]]
 
 
 def catalog_cache_control() -> str:
@@ -23,6 +35,8 @@ def catalog_cache_control() -> str:
 def is_postgres() -> bool:
     return db.engine.dialect.name == "postgresql"
 
+
+# -- reads ---------------------------------------------------------------------------
 
 _by_id: dict[str, FastSelect] = {}
 
@@ -38,9 +52,66 @@ def row_or_404(table: Table, resource_id: int) -> Any:
     return row
 
 
-def locked_for_write(
-    model: type[M], resource_id: int, to_dict: Callable[[Any], Mapping[str, Any]]
-) -> M:
+def catalog_item(item: dict[str, Any], wanted: set[str] | None = None) -> Response:
+    """One catalog resource, publicly cacheable, optionally cut to ``fields=``."""
+    return resource_response(select_fields(item, wanted), cache_control=catalog_cache_control())
+
+
+def catalog_list(page: Page, to_dict: ToDict) -> Response:
+    """One page of a catalog collection, publicly cacheable, cut to ``fields=``."""
+    items = [select_fields(to_dict(row), page.fields) for row in page.rows]
+    return collection_response(
+        items, page.pagination, page.links, cache_control=catalog_cache_control()
+    )
+
+
+# -- filters -------------------------------------------------------------------------
+
+
+def where_equal(
+    stmt: Select[Any], table: Table, query: Mapping[str, Any], names: Iterable[str]
+) -> Select[Any]:
+    """``?category=x&isbn=y``: each parameter given must equal its column."""
+    for name in names:
+        if name in query:
+            stmt = stmt.where(table.c[name] == query[name])
+    return stmt
+
+
+def where_between(
+    stmt: Select[Any], column: ColumnElement[Any], query: Mapping[str, Any], low: str, high: str
+) -> Select[Any]:
+    """Inclusive range filter from two optional parameters (``min_price``/``max_price``)."""
+    if low in query:
+        stmt = stmt.where(column >= query[low])
+    if high in query:
+        stmt = stmt.where(column <= query[high])
+    return stmt
+
+
+def where_in_stock(stmt: Select[Any], column: ColumnElement[Any], in_stock: Any) -> Select[Any]:
+    """``in_stock=true``: stock above zero; ``false``: sold out; absent: no filter."""
+    if in_stock is True:
+        return stmt.where(column > 0)
+    if in_stock is False:
+        return stmt.where(column == 0)
+    return stmt
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def ilike_any(text: str, *columns: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Case-insensitive substring match on any of ``columns``, wildcards in ``text`` escaped."""
+    pattern = f"%{escape_like(text)}%"
+    return or_(*(column.ilike(pattern, escape="\\") for column in columns))
+
+
+# -- writes --------------------------------------------------------------------------
+
+
+def locked_for_write(model: type[M], resource_id: int, to_dict: ToDict) -> M:
     """Load and lock the row, then honour ``If-Match`` against its current ETag (412)."""
     obj = db.session.get(model, resource_id, with_for_update=True)
     if obj is None:
@@ -70,5 +141,42 @@ def replacement(schema_fields: Mapping[str, Any], data: Mapping[str, Any]) -> di
     return out
 
 
-def escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def create_resource(model: type[M], body: Mapping[str, Any], to_dict: ToDict) -> Response:
+    """POST: insert, commit, 201 with ``Location``; constraint violations map centrally."""
+    obj = model(**body)
+    db.session.add(obj)
+    db.session.commit()
+    data = to_dict(obj)
+    return resource_response(data, status=201, location=data["_links"]["self"])
+
+
+def replace_resource(
+    model: type[M],
+    resource_id: int,
+    body: Mapping[str, Any],
+    schema_fields: Mapping[str, Any],
+    to_dict: ToDict,
+) -> Response:
+    """PUT: the body becomes the whole resource (absent optional fields take defaults)."""
+    obj = locked_for_write(model, resource_id, to_dict)
+    assign(obj, replacement(schema_fields, body))
+    db.session.commit()
+    return resource_response(to_dict(obj))
+
+
+def update_resource(
+    model: type[M], resource_id: int, body: Mapping[str, Any], to_dict: ToDict
+) -> Response:
+    """PATCH (JSON merge patch): only the fields sent change."""
+    obj = locked_for_write(model, resource_id, to_dict)
+    assign(obj, body)
+    db.session.commit()
+    return resource_response(to_dict(obj))
+
+
+def delete_resource(model: type[M], resource_id: int, to_dict: ToDict) -> Response:
+    """DELETE: 204; a row still referenced elsewhere is 409 ``RESOURCE_IN_USE`` centrally."""
+    obj = locked_for_write(model, resource_id, to_dict)
+    db.session.delete(obj)
+    db.session.commit()
+    return no_content()
