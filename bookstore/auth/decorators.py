@@ -6,13 +6,14 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import g, request
+from flask import request
 
 from bookstore import apidoc
 from bookstore.auth.tokens import Identity, identity_from_access_token
 from bookstore.errors import Forbidden, Unauthorized
 
 F = Callable[..., Any]
+IDENTITY_KEY = "bookstore.identity"
 
 
 def _bearer() -> str | None:
@@ -28,11 +29,16 @@ def _bearer() -> str | None:
 
 
 def current_identity() -> Identity | None:
-    """The verified caller, or None when no token was sent (cached per request)."""
-    if "identity" not in g:
+    """The verified caller, or None when no token was sent (cached per request).
+
+    Cached in the WSGI environ rather than ``g``: ``g`` lives as long as the app context,
+    which a test (or a CLI task) may keep across several requests.
+    """
+    environ = request.environ
+    if IDENTITY_KEY not in environ:
         token = _bearer()
-        g.identity = authenticate(token) if token else None
-    return g.identity
+        environ[IDENTITY_KEY] = authenticate(token) if token else None
+    return environ[IDENTITY_KEY]
 
 
 def authenticate(token: str) -> Identity:
