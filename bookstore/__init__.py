@@ -13,13 +13,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from bookstore.config import load_config
-from bookstore.extensions import cors, db, migrate
+from bookstore.extensions import cors, db, migrate, redis_client
 
 # One line per resource: adding a resource is adding its module here.
 BLUEPRINTS = (
     "bookstore.api.root",
     "bookstore.api.authors",
     "bookstore.api.books",
+    "bookstore.api.auth",
+    "bookstore.api.users",
 )
 EXPOSED_HEADERS = [
     "X-Request-ID",
@@ -72,6 +74,7 @@ def _init_extensions(app: Flask) -> None:
     from bookstore import models  # noqa: F401 - registers the models with the metadata
 
     db.init_app(app)
+    redis_client.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     cors.init_app(
         app,
