@@ -74,12 +74,19 @@ def logout(body: dict[str, Any]):
     """Log out: revoke the access token and its session.
 
     Send the access token as `Authorization: Bearer`, and/or a body
-    `{"refresh_token": "..."}` (useful once the access token has expired). The access
+    `{"refresh_token": "..."}` (useful once the access token has expired; an expired
+    access token sent along with a refresh token is ignored). The access
     token is revoked until it expires, and the session's refresh tokens (and any other
     access token issued in the same session) stop working at once.
     """
-    identity = current_identity()
     token = body.get("refresh_token")
+    try:
+        identity = current_identity()
+    except Unauthorized as exc:
+        # An expired access token next to a refresh token: log out with the latter.
+        if exc.code != "TOKEN_EXPIRED" or not token:
+            raise
+        identity = None
     if identity is None and not token:
         raise Unauthorized("Send the access token, or the refresh token in the body")
     sessions.logout(identity, token)

@@ -11,8 +11,9 @@ so it expires with them:
                              ``ver`` (issued before a password, role or active change) fail
 
 Markers are written after the database commit. If Redis is unreachable at that moment the
-write is skipped with a warning: the database still holds the revocation (and is what the
-checks read while Redis is down), and the refresh path always reads the database.
+write is skipped with a warning: the checks read the database while Redis stays down, and
+refresh always reads it, but once Redis is back the affected access tokens pass the
+Redis check until they expire (15 minutes at most).
 """
 
 from __future__ import annotations
@@ -83,6 +84,6 @@ def publish(markers: Markers) -> None:
         pipe.execute()
     except redis.RedisError as exc:
         log.warning(
-            "redis unavailable: revocation markers not mirrored (database still enforces them)",
+            "redis unavailable: revocation markers not mirrored to Redis",
             extra={"error": exc.__class__.__name__},
         )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 
+import jwt
 import pytest
 import redis
 from sqlalchemy import select
@@ -11,7 +13,7 @@ from sqlalchemy import select
 from bookstore.auth.revocation import jti_key
 from bookstore.extensions import db
 from bookstore.models import RefreshToken, RevokedToken, User
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, SECRET
 from tests.sessions import (
     PASSWORD,
     assert_error,
@@ -301,6 +303,30 @@ def test_logout_leaves_other_sessions_alone(client):
     client.post("/v1/auth/logout", headers=bearer(first["access_token"]))
     assert me(client, second["access_token"]).status_code == 200
     assert refresh(client, second["refresh_token"]).status_code == 200
+
+
+def test_logout_with_an_expired_access_token_uses_the_refresh_token(client):
+    tokens = signup(client)
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    expired = jwt.encode({**claims, "exp": int(time.time()) - 60}, SECRET, algorithm="HS256")
+    alone = client.post("/v1/auth/logout", headers=bearer(expired))
+    assert_error(alone, 401, "TOKEN_EXPIRED")
+    response = client.post(
+        "/v1/auth/logout", headers=bearer(expired), json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert response.status_code == 204
+    assert_error(refresh(client, tokens["refresh_token"]), 401, "INVALID_TOKEN")
+
+
+def test_logout_with_an_invalid_access_token_is_401(client):
+    tokens = signup(client)
+    response = client.post(
+        "/v1/auth/logout",
+        headers=bearer(tokens["access_token"] + "x"),
+        json={"refresh_token": tokens["refresh_token"]},
+    )
+    assert_error(response, 401, "INVALID_TOKEN")
+    assert refresh(client, tokens["refresh_token"]).status_code == 200
 
 
 def test_logout_needs_a_token(client):
