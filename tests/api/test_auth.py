@@ -252,6 +252,13 @@ def test_concurrent_uses_of_one_refresh_token_let_at_most_one_through(app, clien
     assert sorted(statuses) == [200] + [401] * (workers - 1)
 
 
+def test_an_expired_refresh_token_is_token_expired(client):
+    tokens = signup(client)
+    claims = jwt.decode(tokens["refresh_token"], options={"verify_signature": False})
+    expired = jwt.encode({**claims, "exp": int(time.time()) - 60}, SECRET, algorithm="HS256")
+    assert_error(refresh(client, expired), 401, "TOKEN_EXPIRED")
+
+
 def test_refresh_refuses_an_access_token(client):
     tokens = signup(client)
     assert_error(refresh(client, tokens["access_token"]), 401, "INVALID_TOKEN")
@@ -402,3 +409,15 @@ def test_openapi_declares_the_bearer_scheme_per_endpoint(client):
     schemas = spec["components"]["schemas"]
     assert "password_hash" not in str(schemas)
     assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/auth/register", "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/logout"]
+)
+def test_auth_endpoints_want_json(client, path):
+    response = client.post(path, data="a=b", content_type="application/x-www-form-urlencoded")
+    assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    response = client.post(path, data='{"email": ', content_type="application/json")
+    assert_error(response, 400, "INVALID_JSON")
+    response = client.post(path, data="[]", content_type="application/json")
+    assert_error(response, 400, "VALIDATION_ERROR")

@@ -55,6 +55,13 @@ def test_me_returns_the_callers_account_privately(client):
     assert again.status_code == 304
 
 
+def test_me_of_a_vanished_account_is_401(client, app_ctx):
+    tokens = signup(client)
+    db.session.execute(db.text("DELETE FROM users"))
+    db.session.commit()
+    assert_error(me(client, tokens["access_token"]), 401, "INVALID_TOKEN")
+
+
 def test_me_needs_a_token(client):
     assert_error(client.get("/v1/users/me"), 401, "AUTHENTICATION_REQUIRED")
     assert_error(client.patch("/v1/users/me", json={"name": "x"}), 401, "AUTHENTICATION_REQUIRED")
