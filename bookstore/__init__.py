@@ -14,7 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from bookstore.config import DEFAULT_SQLITE_URL, load_config
-from bookstore.extensions import cors, db, migrate
+from bookstore.extensions import cors, db, migrate, redis_client
 
 # One line per resource: adding a resource is adding its module here.
 BLUEPRINTS = (
@@ -22,6 +22,8 @@ BLUEPRINTS = (
     "bookstore.api.authors",
     "bookstore.api.books",
     "bookstore.api.magazines",
+    "bookstore.api.auth",
+    "bookstore.api.users",
 )
 EXPOSED_HEADERS = [
     "X-Request-ID",
@@ -86,6 +88,7 @@ def _init_extensions(app: Flask) -> None:
     from bookstore import models  # noqa: F401 - registers the models with the metadata
 
     db.init_app(app)
+    redis_client.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     cors.init_app(
         app,

@@ -77,19 +77,28 @@ def query(schema: type[Schema] | Schema) -> Callable[[F], F]:
     return decorator
 
 
-def body(schema: type[Schema] | Schema, *, merge_patch: bool = False) -> Callable[[F], F]:
-    """Parse the JSON body with ``schema``; the view receives ``body=``."""
+def body(
+    schema: type[Schema] | Schema, *, merge_patch: bool = False, optional: bool = False
+) -> Callable[[F], F]:
+    """Parse the JSON body with ``schema``; the view receives ``body=``.
+
+    With ``optional=True`` an empty body is accepted and loaded as ``{}``.
+    """
     loader = _instance(schema)
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            payload = json_body(merge_patch=merge_patch)
+            if optional and not request.get_data(cache=True):
+                payload: dict[str, Any] = {}
+            else:
+                payload = json_body(merge_patch=merge_patch)
             return view(*args, body=loader.load(payload), **kwargs)
 
         doc = _doc(wrapper)
         doc["body"] = loader
         doc["merge_patch"] = merge_patch
+        doc["body_required"] = not optional
         doc["errors"].update({400, 413, 415})
         return wrapper
 
@@ -252,7 +261,7 @@ def _operation(view: F, method: str, path_params: list[dict[str, Any]]) -> dict[
             ["application/merge-patch+json"] if doc["merge_patch"] else []
         )
         op["requestBody"] = {
-            "required": True,
+            "required": doc.get("body_required", True),
             "content": {t: {"schema": type(doc["body"])} for t in types},
         }
     errors_ = set(doc["errors"]) | {429, 500}

@@ -1,7 +1,8 @@
-"""Command-line tasks: ``flask seed`` and friends."""
+"""Command-line tasks: ``flask seed``, ``flask create-admin`` and friends."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -42,5 +43,39 @@ def seed_command(book_count: int | None, force: bool) -> None:
         db.session.commit()
 
 
+@click.command("create-admin")
+@click.option("--email", required=True, help="The admin's email address.")
+@click.option("--name", default=None, help="Display name (new accounts only).")
+def create_admin_command(email: str, name: str | None) -> None:
+    """Create an admin account, or promote (and reactivate) an existing one.
+
+    The password of a new account comes from ADMIN_PASSWORD or a hidden prompt, never
+    from the command line (it would end up in the shell history and the process list).
+    """
+    from marshmallow import ValidationError
+
+    from bookstore.schemas.user import Email
+    from bookstore.services import accounts
+
+    try:
+        address = Email().deserialize(email)
+    except ValidationError as exc:
+        raise click.BadParameter(str(exc.messages[0]), param_hint="--email") from None
+
+    def password() -> str:
+        value = os.environ.get("ADMIN_PASSWORD")
+        if value:
+            return value
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    try:
+        user, created = accounts.create_or_promote_admin(address, password, name)
+    except ValidationError as exc:
+        raise click.ClickException(f"Password refused: {exc.messages[0]}") from None
+    verb = "Created admin" if created else "Promoted to admin"
+    click.echo(f"{verb} {user.email} (id {user.id}).")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_command)
+    app.cli.add_command(create_admin_command)

@@ -11,12 +11,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
+from flask import Flask
 from sqlalchemy import event, text
 
 from bookstore import create_app
@@ -90,6 +92,30 @@ def _clean_tables(request, app) -> Iterator[None]:
             else:
                 for name in tables:
                     conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis() -> Iterator[None]:
+    """Empty this run's Redis database after each test (ids restart with the tables)."""
+    yield
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def make_app(app) -> Iterator[Callable[..., Flask]]:
+    """Build another app instance on the same database (a restart, or other settings)."""
+    made: list[Flask] = []
+
+    def build(**overrides: Any) -> Flask:
+        made.append(create_app(overrides))
+        return made[-1]
+
+    yield build
+    for other in made:
+        with other.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from bookstore.models.author import Author
 from bookstore.models.book import Book
 from bookstore.models.magazine import Magazine
+from bookstore.models.token import RefreshToken, RevokedToken
 from bookstore.models.user import User
 
-__all__ = ["Author", "Book", "Magazine", "User"]
+__all__ = ["Author", "Book", "Magazine", "RefreshToken", "RevokedToken", "User"]
