@@ -1,0 +1,246 @@
+// The page: browse and search the catalog, log in or register, order a book, pay for it.
+
+import { DEFAULT_ADDRESS, DEFAULT_API_BASE } from "../config.js";
+import { Api, ApiError, NetworkError, newIdempotencyKey } from "./api.js";
+import {
+  $, clearMessage, describeError, renderBookDetail, renderBooks, renderOrder,
+  renderOrderRetry, renderOrders, renderPager, renderStatus, showMessage,
+} from "./views.js";
+
+const PER_PAGE = 10;
+const params = new URLSearchParams(window.location.search);
+const apiBase = apiBaseFrom(params.get("api"));
+const api = new Api(apiBase, { onExchange: renderStatus });
+const state = { listPath: null, links: {}, books: [], order: null, pending: null, user: null };
+const etags = new Map(); // path -> {etag, body}: conditional GETs for book details
+
+function apiBaseFrom(value) {
+  if (!value) return DEFAULT_API_BASE;
+  try {
+    const url = new URL(value);
+    if (url.protocol === "http:" || url.protocol === "https:") return url.href.replace(/\/+$/, "");
+  } catch {
+    // fall through: an unusable ?api= is ignored, not fatal
+  }
+  return DEFAULT_API_BASE;
+}
+
+function fail(error) {
+  showMessage(describeError(error, apiBase));
+  document.body.dataset.error = error instanceof NetworkError ? "network" : error.code || "unknown";
+}
+
+// -- catalog -----------------------------------------------------------------------------
+
+function searchPath() {
+  const form = new FormData($("#search"));
+  const query = new URLSearchParams({ include: "author", per_page: String(PER_PAGE) });
+  const q = String(form.get("q") || "").trim();
+  if (q) query.set("q", q);
+  if (form.get("in_stock")) query.set("in_stock", "true");
+  // Keep the search in the address bar so a reload or a shared link shows the same page.
+  const shown = new URLSearchParams(window.location.search);
+  for (const name of ["q", "in_stock"]) {
+    if (query.has(name)) shown.set(name, query.get(name));
+    else shown.delete(name);
+  }
+  window.history.replaceState(null, "", `?${shown}`);
+  return `/v1/books?${query}`;
+}
+
+async function loadBooks(path = state.listPath) {
+  state.listPath = path;
+  document.body.dataset.books = "loading";
+  try {
+    const { body } = await api.get(path);
+    state.links = body.links;
+    state.books = body.data;
+    drawBooks();
+    renderPager(body.pagination, body.links);
+    document.body.dataset.books = "loaded";
+  } catch (error) {
+    document.body.dataset.books = "failed";
+    state.books = [];
+    drawBooks();
+    fail(error);
+  }
+}
+
+function drawBooks() {
+  renderBooks(state.books, { signedIn: Boolean(state.user), onOrder: placeOrder, onShow: showBook });
+}
+
+async function showBook(book) {
+  const path = book._links.self;
+  const cached = etags.get(path);
+  try {
+    // With If-None-Match the browser hands the 304 to us; the cached body is still good.
+    const headers = cached ? { "If-None-Match": cached.etag } : {};
+    const result = await api.get(path, { headers });
+    if (result.status === 304) return renderBookDetail(cached.body, cached.etag, true);
+    etags.set(path, { etag: result.etag, body: result.body.data });
+    renderBookDetail(result.body.data, result.etag, false);
+  } catch (error) {
+    fail(error);
+  }
+}
+
+// -- account -----------------------------------------------------------------------------
+
+async function loadMe() {
+  if (!api.signedIn) return renderAccount(null);
+  try {
+    const { body } = await api.get("/v1/users/me", { auth: true });
+    renderAccount(body.data);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) api.setTokens(null);
+    renderAccount(null);
+    fail(error);
+  }
+}
+
+function renderAccount(user) {
+  state.user = user;
+  $("#whoami").hidden = !user;
+  $("#whoami-name").textContent = user ? user.name || user.email : "";
+  $("#account").hidden = Boolean(user);
+  if (document.body.dataset.books === "loaded") drawBooks(); // enable or disable Order
+  if (user) loadOrders();
+  else renderOrders([], () => {});
+}
+
+async function logIn(email, password) {
+  await api.login(email, password);
+  clearMessage();
+  await loadMe();
+}
+
+function onLogin(event) {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  logIn(form.get("email"), form.get("password")).catch(fail);
+}
+
+async function onRegister(event) {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  try {
+    await api.register(form.get("email"), form.get("password"), form.get("name"));
+    await logIn(form.get("email"), form.get("password"));
+  } catch (error) {
+    fail(error);
+  }
+}
+
+async function onLogout() {
+  try {
+    await api.logout();
+  } catch (error) {
+    fail(error);
+  }
+  state.order = null;
+  $("#order").hidden = true;
+  $("#order-empty").hidden = false;
+  renderAccount(null);
+}
+
+// -- orders ------------------------------------------------------------------------------
+
+function readAddress() {
+  return Object.fromEntries(new FormData($("#address")));
+}
+
+function placeOrder(book, quantity) {
+  const body = { items: [{ book_id: book.id, quantity }], shipping_address: readAddress() };
+  // One key per order the customer means to place; a retry of this order reuses it.
+  state.pending = { key: newIdempotencyKey(), body };
+  return submitPending();
+}
+
+async function submitPending(attempt = 1) {
+  const { key, body } = state.pending;
+  try {
+    const result = await api.post("/v1/orders", body, {
+      auth: true, headers: { "Idempotency-Key": key },
+    });
+    state.pending = null;
+    const order = result.body.data;
+    showOrder(order, result.location);
+    const note = result.replayed ? " (the server replayed the first answer: no new order)" : "";
+    showMessage(`Order #${order.id} placed: ${order.total}.${note}`, "info");
+    loadBooks();
+    loadOrders();
+  } catch (error) {
+    if (error instanceof ApiError && error.code === "IDEMPOTENCY_KEY_IN_USE" && attempt < 5) {
+      // The first attempt is still running: wait as told, then ask again with the same key.
+      const seconds = Number(error.info.retryAfter) || 1;
+      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+      return submitPending(attempt + 1);
+    }
+    if (error instanceof NetworkError) {
+      showMessage([...describeError(error, apiBase), renderOrderRetry(() => submitPending(), key)]);
+      return;
+    }
+    state.pending = null;
+    fail(error);
+  }
+}
+
+function showOrder(order, url = order._links.self) {
+  state.order = { ...order, url };
+  renderOrder(order, { onAction: runAction, onRefresh: reloadOrder });
+  document.body.dataset.orderStatus = order.status;
+}
+
+async function reloadOrder() {
+  try {
+    const { body } = await api.get(state.order.url, { auth: true });
+    showOrder(body.data, state.order.url);
+  } catch (error) {
+    fail(error);
+  }
+}
+
+async function runAction(path) {
+  try {
+    const { body } = await api.post(path, undefined, { auth: true });
+    showOrder(body.data, state.order.url);
+    showMessage(`Order #${body.data.id} is ${body.data.status}.`, "info");
+    loadOrders();
+  } catch (error) {
+    fail(error);
+  }
+}
+
+async function loadOrders() {
+  try {
+    const { body } = await api.get("/v1/orders?per_page=5", { auth: true });
+    renderOrders(body.data, (order) => showOrder(order));
+  } catch (error) {
+    fail(error);
+  }
+}
+
+// -- start -------------------------------------------------------------------------------
+
+function start() {
+  $("#api-base").textContent = apiBase;
+  const search = $("#search");
+  search.elements.q.value = params.get("q") || "";
+  search.elements.in_stock.checked = params.get("in_stock") === "true";
+  for (const [name, value] of Object.entries(DEFAULT_ADDRESS)) $("#address").elements[name].value = value;
+  search.addEventListener("submit", (event) => {
+    event.preventDefault();
+    clearMessage();
+    loadBooks(searchPath());
+  });
+  $("#prev").addEventListener("click", () => loadBooks(state.links.prev));
+  $("#next").addEventListener("click", () => loadBooks(state.links.next));
+  $("#login").addEventListener("submit", onLogin);
+  $("#register").addEventListener("submit", onRegister);
+  $("#logout").addEventListener("click", onLogout);
+  loadBooks(searchPath());
+  loadMe();
+}
+
+start();
