@@ -20,6 +20,7 @@ BLUEPRINTS = (
     "bookstore.api.root",
     "bookstore.api.authors",
     "bookstore.api.books",
+    "bookstore.api.orders",
 )
 EXPOSED_HEADERS = [
     "X-Request-ID",

@@ -1,4 +1,4 @@
-"""Command-line tasks: ``flask seed`` and friends."""
+"""Command-line tasks: ``flask seed``, ``flask idempotency purge`` and friends."""
 
 from __future__ import annotations
 
@@ -42,5 +42,19 @@ def seed_command(book_count: int | None, force: bool) -> None:
         db.session.commit()
 
 
+@click.group("idempotency")
+def idempotency_group() -> None:
+    """Idempotency keys."""
+
+
+@idempotency_group.command("purge")
+def purge_command() -> None:
+    """Delete idempotency keys past their expiry (IDEMPOTENCY_TTL_SECONDS)."""
+    from bookstore.services.idempotency import purge_expired
+
+    click.echo(f"Deleted {purge_expired()} expired idempotency keys.")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_command)
+    app.cli.add_command(idempotency_group)

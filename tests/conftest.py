@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+from flask.testing import FlaskClient
 from sqlalchemy import event, text
 
 from bookstore import create_app
@@ -99,8 +100,21 @@ def app_ctx(app) -> Iterator[None]:
         db.session.remove()
 
 
+class IsolatedClient(FlaskClient):
+    """Each request in its own app context, as under a real server.
+
+    Otherwise a request reuses the test's app context, and with it ``g`` (the cached
+    identity of an earlier request) and the database session.
+    """
+
+    def open(self, *args: Any, **kwargs: Any):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app):
+    app.test_client_class = IsolatedClient
     return app.test_client()
 
 
