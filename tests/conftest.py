@@ -173,13 +173,19 @@ class LiveServer:
     """gunicorn with the production config, started on a free port."""
 
     def __init__(self, env: dict[str, str] | None = None, workers: int = 2) -> None:
-        self.port = free_port()
+        # gunicorn inherits this bound socket: a port that was merely free a moment ago can
+        # be taken by another test run's server, which would then answer our requests.
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = ROOT / "instance" / f"gunicorn-{self.port}.log"
         self.env = {
             **os.environ,
             **TEST_ENV,
             "PORT": str(self.port),
+            "BIND": f"fd://{self.sock.fileno()}",
             "WEB_CONCURRENCY": str(workers),
             **(env or {}),
         }
@@ -194,6 +200,7 @@ class LiveServer:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                pass_fds=(self.sock.fileno(),),
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -215,6 +222,7 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.sock.close()
 
     def worker_pids(self) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)

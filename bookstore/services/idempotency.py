@@ -123,7 +123,7 @@ def _fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _lock_id(caller: str, key: str) -> int:
+def advisory_lock_id(caller: str, key: str) -> int:
     digest = hashlib.sha256(f"idempotency\n{caller}\n{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
@@ -133,8 +133,8 @@ def _claim(caller: str, key: str, fingerprint: str) -> int | Response:
     session = db.session
     dialect = db.engine.dialect.name
     if dialect == "postgresql":
-        locked = session.execute(select(func.pg_try_advisory_xact_lock(_lock_id(caller, key))))
-        if not locked.scalar_one():
+        lock = func.pg_try_advisory_xact_lock(advisory_lock_id(caller, key))
+        if not session.execute(select(lock)).scalar_one():
             session.rollback()
             raise _in_use()
     now = utcnow()
