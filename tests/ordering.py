@@ -1,4 +1,4 @@
-"""Helpers shared by the order and idempotency tests."""
+"""Test data and assertions shared by the order and idempotency tests."""
 
 from __future__ import annotations
 
