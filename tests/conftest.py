@@ -209,7 +209,8 @@ class LiveServer:
             try:
                 if requests.get(self.url + "/health/live", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # The socket accepts before gunicorn does: a booting server times out.
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("gunicorn did not become ready")
