@@ -124,6 +124,7 @@ def _fingerprint() -> str:
 
 
 def advisory_lock_id(caller: str, key: str) -> int:
+    """The PostgreSQL advisory lock held while a request with this key runs (64-bit hash)."""
     digest = hashlib.sha256(f"idempotency\n{caller}\n{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
