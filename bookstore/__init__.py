@@ -24,6 +24,7 @@ BLUEPRINTS = (
     "bookstore.api.magazines",
     "bookstore.api.auth",
     "bookstore.api.users",
+    "bookstore.api.orders",
 )
 EXPOSED_HEADERS = [
     "X-Request-ID",

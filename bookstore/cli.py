@@ -1,4 +1,4 @@
-"""Command-line tasks: ``flask seed``, ``flask create-admin`` and friends."""
+"""Command-line tasks: ``flask seed``, ``flask create-admin``, ``flask idempotency purge``."""
 
 from __future__ import annotations
 
@@ -76,6 +76,20 @@ def create_admin_command(email: str, name: str | None) -> None:
     click.echo(f"{verb} {user.email} (id {user.id}).")
 
 
+@click.group("idempotency")
+def idempotency_group() -> None:
+    """Idempotency keys."""
+
+
+@idempotency_group.command("purge")
+def purge_command() -> None:
+    """Delete idempotency keys past their expiry (IDEMPOTENCY_TTL_SECONDS)."""
+    from bookstore.services.idempotency import purge_expired
+
+    click.echo(f"Deleted {purge_expired()} expired idempotency keys.")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(create_admin_command)
+    app.cli.add_command(idempotency_group)

@@ -125,6 +125,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "CATALOG_MAX_AGE": _int(env, "CATALOG_MAX_AGE", 60),
         "LOG_LEVEL": _str(env, "LOG_LEVEL", "INFO").upper(),
         "PUBLIC_BASE_PATH": "/v1",
+        # How long a stored Idempotency-Key outcome is replayed (the contract says 24 hours).
+        "IDEMPOTENCY_TTL_SECONDS": _int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=1),
     }
 
 
