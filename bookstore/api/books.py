@@ -9,6 +9,7 @@ from sqlalchemy import Select, exists, func, literal_column, or_, select
 
 from bookstore import apidoc
 from bookstore.api.resource import (
+    CREATED_HEADERS,
     catalog_cache_control,
     catalog_item,
     create_resource,
@@ -34,6 +35,7 @@ from bookstore.schemas.book import (
     book_patch_schema,
     book_schema,
 )
+from bookstore.services.idempotency import idempotent
 from bookstore.validation import format_datetime, format_money
 
 bp = Blueprint("books", __name__)
@@ -136,7 +138,8 @@ def get_book(book_id: int, query: dict[str, Any]):
 @bp.post("/books")
 @admin_required
 @apidoc.body(BookSchema)
-@apidoc.response(BookSchema, 201, description="Created", headers={"Location": "string"})
+@idempotent()
+@apidoc.response(BookSchema, 201, description="Created", headers=CREATED_HEADERS)
 @apidoc.errors(409)
 def create_book(body: dict[str, Any]):
     """Create a book."""

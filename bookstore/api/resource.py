@@ -23,8 +23,12 @@ from bookstore.http import (
     resource_response,
 )
 from bookstore.pagination import Page, select_fields
+from bookstore.services import transaction
+from bookstore.services.idempotency import REPLAYED_HEADER
 
 M = TypeVar("M")
+# Documented on every catalog 201: where the new resource lives, and whether it is a replay.
+CREATED_HEADERS = {"Location": "string", REPLAYED_HEADER: "string"}
 ToDict = Callable[[Any], dict[str, Any]]
 
 
@@ -145,7 +149,7 @@ def create_resource(model: type[M], body: Mapping[str, Any], to_dict: ToDict) ->
     """POST: insert, commit, 201 with ``Location``; constraint violations map centrally."""
     obj = model(**body)
     db.session.add(obj)
-    db.session.commit()
+    transaction.commit()
     data = to_dict(obj)
     return resource_response(data, status=201, location=data["_links"]["self"])
 
@@ -160,7 +164,7 @@ def replace_resource(
     """PUT: the body becomes the whole resource (absent optional fields take defaults)."""
     obj = locked_for_write(model, resource_id, to_dict)
     assign(obj, replacement(schema_fields, body))
-    db.session.commit()
+    transaction.commit()
     return resource_response(to_dict(obj))
 
 
@@ -170,7 +174,7 @@ def update_resource(
     """PATCH (JSON merge patch): only the fields sent change."""
     obj = locked_for_write(model, resource_id, to_dict)
     assign(obj, body)
-    db.session.commit()
+    transaction.commit()
     return resource_response(to_dict(obj))
 
 
@@ -178,5 +182,5 @@ def delete_resource(model: type[M], resource_id: int, to_dict: ToDict) -> Respon
     """DELETE: 204; a row still referenced elsewhere is 409 ``RESOURCE_IN_USE`` centrally."""
     obj = locked_for_write(model, resource_id, to_dict)
     db.session.delete(obj)
-    db.session.commit()
+    transaction.commit()
     return no_content()
