@@ -29,6 +29,7 @@ from bookstore.schemas.book import (
     book_patch_schema,
     book_schema,
 )
+from bookstore.services import outbox
 from bookstore.validation import format_datetime, format_money
 
 bp = Blueprint("books", __name__)
@@ -62,6 +63,17 @@ def book_to_dict(row: Any) -> dict[str, Any]:
         "updated_at": format_datetime(row.updated_at),
         "_links": {"self": f"/v1/books/{row.id}", "author": f"/v1/authors/{row.author_id}"},
     }
+
+
+def _record_update(book: Book, old_stock: int) -> dict[str, Any]:
+    """Flush the change and queue its events in the same transaction (none if no change)."""
+    changed = db.session.is_modified(book)
+    db.session.flush()
+    data = book_to_dict(book)
+    if changed:
+        outbox.emit("book.updated", data)
+        outbox.emit_low_stock_if_crossed(book, old_stock)
+    return data
 
 
 def _search(stmt: Select[Any], text: str) -> Select[Any]:
@@ -158,8 +170,10 @@ def create_book(body: dict[str, Any]):
     """Create a book."""
     book = Book(**body)
     db.session.add(book)
-    db.session.commit()
+    db.session.flush()  # the id and timestamps belong in the event
     data = book_to_dict(book)
+    outbox.emit("book.created", data)
+    db.session.commit()
     return resource_response(data, status=201, location=data["_links"]["self"])
 
 
@@ -171,9 +185,11 @@ def create_book(body: dict[str, Any]):
 def replace_book(book_id: int, body: dict[str, Any]):
     """Replace a book (every required field must be present)."""
     book = locked_for_write(Book, book_id, book_to_dict)
+    old_stock = book.stock
     assign(book, replacement(book_schema.fields, body))
+    data = _record_update(book, old_stock)
     db.session.commit()
-    return resource_response(book_to_dict(book))
+    return resource_response(data)
 
 
 @bp.patch("/books/<int:book_id>")
@@ -184,9 +200,11 @@ def replace_book(book_id: int, body: dict[str, Any]):
 def update_book(book_id: int, body: dict[str, Any]):
     """Update a book with a JSON merge patch."""
     book = locked_for_write(Book, book_id, book_to_dict)
+    old_stock = book.stock
     assign(book, body)
+    data = _record_update(book, old_stock)
     db.session.commit()
-    return resource_response(book_to_dict(book))
+    return resource_response(data)
 
 
 @bp.delete("/books/<int:book_id>")
@@ -195,6 +213,7 @@ def update_book(book_id: int, body: dict[str, Any]):
 def delete_book(book_id: int):
     """Delete a book."""
     book = locked_for_write(Book, book_id, book_to_dict)
+    outbox.emit("book.deleted", book_to_dict(book))
     db.session.delete(book)
     db.session.commit()
     return no_content()
