@@ -20,6 +20,8 @@ BLUEPRINTS = (
     "bookstore.api.root",
     "bookstore.api.authors",
     "bookstore.api.books",
+    "bookstore.api.webhooks",
+    "bookstore.api.webhook_deliveries",
 )
 EXPOSED_HEADERS = [
     "X-Request-ID",
