@@ -147,6 +147,7 @@ def delete_webhook(webhook_id: int):
 @bp.post("/webhooks/<int:webhook_id>/rotate-secret")
 @admin_required
 @apidoc.response(WebhookSecretSchema, description="The new secret, shown once")
+@apidoc.errors(412)
 def rotate_webhook_secret(webhook_id: int):
     """Replace the signing secret; the reply shows the new one, once.
 

@@ -1,8 +1,8 @@
 """The webhook worker: claim a due delivery, sign it, POST it, record the attempt, repeat.
 
 Run it with ``flask webhooks work`` beside the web processes (``make run`` does); several
-may run at once. SIGTERM or SIGINT stops it after the current delivery; a second signal
-stops it at once (the lease then brings the delivery back to another worker).
+may run at once. SIGTERM or SIGINT stops it after the current delivery, which the
+connect and read timeouts bound; SIGKILL is safe too: the lease brings the delivery back.
 """
 
 from __future__ import annotations
@@ -124,9 +124,9 @@ def run(
 
 def install_signal_handlers(stop: threading.Event) -> None:
     def handle(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise SystemExit(128 + signum)
-        log.info("webhook worker: stopping after the current delivery")
+        # Repeated signals change nothing: ``make run`` sends SIGTERM after Ctrl-C's SIGINT.
+        if not stop.is_set():
+            log.info("webhook worker: stopping after the current delivery")
         stop.set()
 
     signal.signal(signal.SIGTERM, handle)

@@ -170,3 +170,42 @@ def test_claim_skips_a_row_another_worker_holds(app, client, admin_headers, rece
             claim = queue.claim_next(utcnow())
             other.rollback()
         assert claim.delivery_id == second
+
+
+def test_the_worker_runs_on_sqlite_too(tmp_path, receiver, monkeypatch):
+    """The embedded default: the claim is one UPDATE, SQLite serialises the writers."""
+    from flask_migrate import upgrade
+
+    from bookstore import create_app
+    from tests.webhook_support import FAST
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'hooks.db'}")
+    lite = create_app(FAST)
+    with lite.app_context():
+        upgrade()
+        webhook, receiver.secret = _sqlite_subscription(receiver.url)
+        db.session.add(webhook)
+        db.session.flush()
+        outbox.emit("order.shipped", {"id": 7})
+        outbox.emit("order.shipped", {"id": 8})
+        db.session.commit()
+        stale = queue.claim_next(utcnow())
+        assert deliver_due(lite) == {"delivered": 1}  # the other one is leased
+        expire_leases()
+        assert deliver_due(lite) == {"delivered": 1}
+        assert queue.finish(stale, Outcome(status_code=200)) == "superseded"
+        db.session.remove()
+        db.engine.dispose()
+    assert [r.json["data"]["id"] for r in receiver.received] == [8, 7]
+    assert all(r.signature_ok for r in receiver.received)
+
+
+def _sqlite_subscription(url: str):
+    from bookstore.models import WebhookSubscription
+    from bookstore.services.webhooks.signing import encrypt_secret, new_secret
+
+    secret = new_secret()
+    webhook = WebhookSubscription(
+        url=url, event_types=["order.shipped"], secret_encrypted=encrypt_secret(secret)
+    )
+    return webhook, secret
