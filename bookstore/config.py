@@ -135,11 +135,11 @@ def _webhook_config(env: dict[str, str], production: bool) -> dict[str, Any]:
     connect = _float(env, "WEBHOOK_CONNECT_TIMEOUT", 3.0, minimum=0.1)
     read = _float(env, "WEBHOOK_READ_TIMEOUT", 10.0, minimum=0.1)
     lease = _float(env, "WEBHOOK_LEASE_SECONDS", 60.0, minimum=1.0)
-    # A lease shorter than one attempt would let a second worker send the same delivery
-    # while the first is still waiting for the receiver.
-    if lease <= connect + read:
+    # A lease shorter than one attempt (up to two connects, then the read) would let a
+    # second worker send the same delivery while the first still waits for the receiver.
+    if lease <= 2 * connect + read:
         raise ConfigError(
-            "WEBHOOK_LEASE_SECONDS must exceed WEBHOOK_CONNECT_TIMEOUT + WEBHOOK_READ_TIMEOUT"
+            "WEBHOOK_LEASE_SECONDS must exceed 2 x WEBHOOK_CONNECT_TIMEOUT + WEBHOOK_READ_TIMEOUT"
         )
     return {
         "WEBHOOK_ALLOW_PRIVATE": _bool(env, "WEBHOOK_ALLOW_PRIVATE", False),

@@ -19,7 +19,7 @@ from tests.webhook_support import Reply, deliver_due, start_worker, subscribe
 pytestmark = pytest.mark.usefixtures("fast_webhooks")
 # Long enough to hold a delivery in flight, short enough to wait out.
 SHORT_LEASE = {
-    "WEBHOOK_CONNECT_TIMEOUT": "0.5",
+    "WEBHOOK_CONNECT_TIMEOUT": "0.25",
     "WEBHOOK_READ_TIMEOUT": "2",
     "WEBHOOK_LEASE_SECONDS": "3",
 }

@@ -56,7 +56,7 @@ def test_webhook_settings_and_their_safety_rules():
 @pytest.mark.parametrize(
     "env",
     [
-        {"WEBHOOK_LEASE_SECONDS": "5"},  # shorter than connect + read timeouts
+        {"WEBHOOK_LEASE_SECONDS": "15"},  # not longer than 2 x connect (3) + read (10)
         {"WEBHOOK_READ_TIMEOUT": "nan"},
         {"WEBHOOK_BACKOFF_BASE": "-1"},
         {"WEBHOOK_MAX_ATTEMPTS": "0"},

@@ -28,7 +28,7 @@ from tests.conftest import ROOT, TEST_ENV
 # Small, fast settings for tests: the receiver runs on loopback.
 FAST = {
     "WEBHOOK_ALLOW_PRIVATE": True,
-    "WEBHOOK_CONNECT_TIMEOUT": 1.0,
+    "WEBHOOK_CONNECT_TIMEOUT": 0.5,
     "WEBHOOK_READ_TIMEOUT": 0.5,
     "WEBHOOK_LEASE_SECONDS": 2.0,
     "WEBHOOK_BACKOFF_BASE": 0.2,

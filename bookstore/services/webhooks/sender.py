@@ -8,13 +8,16 @@ import time
 from dataclasses import dataclass
 
 import urllib3
-from urllib3.exceptions import HTTPError
+from urllib3.exceptions import ConnectTimeoutError, HTTPError
 
 from bookstore.services.webhooks.urls import Target
 
 USER_AGENT = "Bookstore-Webhooks/1.0"
 EXCERPT_BYTES = 1024
 ERROR_CHARS = 500
+# Addresses tried when connecting fails: covers a dead IPv6 route next to a working IPv4
+# one. The lease must cover this many connects plus the read (see bookstore/config.py).
+MAX_ADDRESSES = 2
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,9 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
-def _pool(target: Target, timeout: urllib3.Timeout) -> urllib3.HTTPConnectionPool:
-    # Connect to the address that passed the SSRF check; Host, SNI and the certificate
+def _pool(target: Target, address: str, timeout: urllib3.Timeout) -> urllib3.HTTPConnectionPool:
+    # Connect to an address that passed the SSRF check; Host, SNI and the certificate
     # check still use the URL's host name.
-    address = target.addresses[0]
     if target.scheme == "https":
         return urllib3.HTTPSConnectionPool(
             address,
@@ -77,8 +79,31 @@ def send(
     connect_timeout: float,
     read_timeout: float,
 ) -> Outcome:
-    pool = _pool(target, urllib3.Timeout(connect=connect_timeout, read=read_timeout))
+    """POST once. If the connection cannot be made, the next checked address is tried
+    (at most ``MAX_ADDRESSES``, e.g. an unreachable IPv6 one, then IPv4)."""
+    timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
     started = time.monotonic()
+    outcome = Outcome(error="ConnectionError: no address to connect to")
+    for address in target.addresses[:MAX_ADDRESSES]:
+        pool = _pool(target, address, timeout)
+        try:
+            outcome = _post(pool, target, body, headers, started)
+        except ConnectTimeoutError as exc:  # NewConnectionError too: nothing was sent
+            outcome = Outcome(error=describe(exc), duration_ms=_elapsed(started))
+            continue
+        finally:
+            pool.close()
+        return outcome
+    return outcome
+
+
+def _post(
+    pool: urllib3.HTTPConnectionPool,
+    target: Target,
+    body: bytes,
+    headers: dict[str, str],
+    started: float,
+) -> Outcome:
     try:
         response = pool.urlopen(
             "POST",
@@ -90,8 +115,9 @@ def send(
             assert_same_host=False,
             preload_content=False,
         )
+    except ConnectTimeoutError:
+        raise
     except (HTTPError, OSError) as exc:
-        pool.close()
         return Outcome(error=describe(exc), duration_ms=_elapsed(started))
     try:
         # Only an excerpt is kept; a receiver that stalls its body does not matter once
@@ -101,7 +127,6 @@ def send(
         excerpt = None
     finally:
         response.release_conn()
-        pool.close()
     return Outcome(
         status_code=response.status,
         response_body=excerpt,
