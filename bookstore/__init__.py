@@ -25,6 +25,8 @@ BLUEPRINTS = (
     "bookstore.api.auth",
     "bookstore.api.users",
     "bookstore.api.orders",
+    "bookstore.api.webhooks",
+    "bookstore.api.webhook_deliveries",
 )
 EXPOSED_HEADERS = [
     "X-Request-ID",

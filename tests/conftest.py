@@ -27,6 +27,9 @@ from bookstore.auth import create_access_token
 from bookstore.extensions import db
 from tests import factories
 
+# Fixture modules shared by several test packages.
+pytest_plugins = ["tests.webhook_support"]
+
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bookstore_test")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")

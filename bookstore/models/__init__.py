@@ -7,10 +7,17 @@ from bookstore.models.magazine import Magazine
 from bookstore.models.order import Order, OrderItem
 from bookstore.models.token import RefreshToken, RevokedToken
 from bookstore.models.user import User
+from bookstore.models.webhook import (
+    DeliveryAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
 
 __all__ = [
     "Author",
     "Book",
+    "DeliveryAttempt",
     "IdempotencyKey",
     "Magazine",
     "Order",
@@ -18,4 +25,7 @@ __all__ = [
     "RefreshToken",
     "RevokedToken",
     "User",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
 ]
