@@ -60,11 +60,15 @@ def line_to_dict(row: Any) -> dict[str, Any]:
     }
 
 
-def order_to_dict(order: Any, lines: list[Any], identity: Identity) -> dict[str, Any]:
-    """An order row (Core or ORM) and its lines; ``_links`` depend on who is asking."""
+def order_to_dict(order: Any, lines: list[Any], identity: Identity | None) -> dict[str, Any]:
+    """An order row (Core or ORM) and its lines; ``_links`` depend on who is asking.
+
+    With no caller (a webhook event) the links hold only ``self``.
+    """
     self_url = f"/v1/orders/{order.id}"
     links = {"self": self_url}
-    for action in service.available_actions(order.status, order.user_id, identity):
+    actions = service.available_actions(order.status, order.user_id, identity) if identity else []
+    for action in actions:
         links[action] = f"{self_url}/{action}"
     return {
         "id": order.id,

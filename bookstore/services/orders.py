@@ -22,6 +22,7 @@ from bookstore.errors import BadRequest, Conflict, Forbidden, NotFound
 from bookstore.extensions import db
 from bookstore.models import Book, Order, OrderItem
 from bookstore.models.base import utcnow
+from bookstore.services import outbox
 from bookstore.services.transaction import commit
 
 books = Book.__table__
@@ -84,12 +85,13 @@ def place_order(user_id: int, lines: Sequence[dict[str, int]], address: dict[str
             update(books)
             .where(books.c.id == line["book_id"], books.c.stock >= line["quantity"])
             .values(stock=books.c.stock - line["quantity"])
-            .returning(books.c.id, books.c.title, books.c.isbn, books.c.price)
+            .returning(*books.c)
         ).first()
         if reserved is None:
             short.append((index, line))
         else:
             snapshots[reserved.id] = reserved
+            outbox.emit_low_stock_if_crossed(reserved, reserved.stock + line["quantity"])
     if short:
         raise _out_of_stock(sorted(short, key=lambda pair: pair[0]))
 
@@ -113,6 +115,8 @@ def place_order(user_id: int, lines: Sequence[dict[str, int]], address: dict[str
         items=items,
     )
     db.session.add(order)
+    db.session.flush()
+    _emit("order.created", order, order.items)
     commit()
     return order
 
@@ -156,6 +160,7 @@ def pay(order_id: int, identity: Identity) -> tuple[Row[Any], list[Row[Any]]]:
     """pending -> paid (the payment is simulated: it always succeeds)."""
     order = _transition(order_id, "pay", identity)
     items = order_lines([order_id])[order_id]
+    _emit("order.paid", order, items)
     commit()
     return order, items
 
@@ -171,6 +176,7 @@ def cancel(order_id: int, identity: Identity) -> tuple[Row[Any], list[Row[Any]]]
                 .where(books.c.id == item.book_id)
                 .values(stock=books.c.stock + item.quantity)
             )
+    _emit("order.cancelled", order, items)
     commit()
     return order, items
 
@@ -179,8 +185,16 @@ def ship(order_id: int, identity: Identity) -> tuple[Row[Any], list[Row[Any]]]:
     """paid -> shipped."""
     order = _transition(order_id, "ship", identity)
     items = order_lines([order_id])[order_id]
+    _emit("order.shipped", order, items)
     commit()
     return order, items
+
+
+def _emit(event_type: str, order: Any, items: Sequence[Any]) -> None:
+    """Write the event to the outbox in this transaction: it commits with the change."""
+    from bookstore.api.orders import order_to_dict  # the API module imports this one
+
+    outbox.emit(event_type, order_to_dict(order, list(items), None))
 
 
 def _transition(order_id: int, action: str, identity: Identity) -> Row[Any]:
