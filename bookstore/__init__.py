@@ -24,6 +24,9 @@ BLUEPRINTS = (
     "bookstore.api.magazines",
     "bookstore.api.auth",
     "bookstore.api.users",
+    "bookstore.api.orders",
+    "bookstore.api.webhooks",
+    "bookstore.api.webhook_deliveries",
 )
 EXPOSED_HEADERS = [
     "X-Request-ID",

@@ -131,6 +131,23 @@ def errors(*statuses: int) -> Callable[[F], F]:
     return decorator
 
 
+def header(name: str, description: str, *, required: bool = False) -> Callable[[F], F]:
+    """Document a request header the view reads (``Idempotency-Key``)."""
+
+    def decorator(view: F) -> F:
+        param = {
+            "in": "header",
+            "name": name,
+            "required": required,
+            "schema": {"type": "string"},
+            "description": description,
+        }
+        _doc(view).setdefault("headers", []).append(param)
+        return view
+
+    return decorator
+
+
 def security(requirement: str) -> Callable[[F], F]:
     """``"required"`` (bearer token needed) or ``"optional"``; set by the auth decorators."""
 
@@ -254,6 +271,7 @@ def _operation(view: F, method: str, path_params: list[dict[str, Any]]) -> dict[
     }
     if description.strip():
         op["description"] = description.strip()
+    op["parameters"].extend(doc.get("headers", []))
     if "query" in doc:
         op["parameters"].append({"in": "query", "schema": type(doc["query"])})
     if "body" in doc:

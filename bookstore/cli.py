@@ -1,13 +1,16 @@
-"""Command-line tasks: ``flask seed``, ``flask create-admin`` and friends."""
+"""Command-line tasks: ``flask seed``, ``flask create-admin``, ``flask idempotency purge``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
+import threading
 import time
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 
 from bookstore.extensions import db
 
@@ -76,6 +79,53 @@ def create_admin_command(email: str, name: str | None) -> None:
     click.echo(f"{verb} {user.email} (id {user.id}).")
 
 
+@click.group("idempotency")
+def idempotency_group() -> None:
+    """Idempotency keys."""
+
+
+@idempotency_group.command("purge")
+def purge_command() -> None:
+    """Delete idempotency keys past their expiry (IDEMPOTENCY_TTL_SECONDS)."""
+    from bookstore.services.idempotency import purge_expired
+
+    click.echo(f"Deleted {purge_expired()} expired idempotency keys.")
+
+
+webhooks_cli = AppGroup("webhooks", help="Webhook delivery: the worker and housekeeping.")
+
+
+@webhooks_cli.command("work")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    help="Seconds between polls when idle (default WEBHOOK_POLL_INTERVAL).",
+)
+def webhooks_work(once: bool, poll_interval: float | None) -> None:
+    """Deliver webhook events until stopped (SIGTERM/SIGINT finish the current one)."""
+    from bookstore.services.webhooks import worker
+
+    stop = threading.Event()
+    worker.install_signal_handlers(stop)
+    totals = worker.run(stop, once=once, poll_interval=poll_interval)
+    summary = ", ".join(f"{count} {status}" for status, count in sorted(totals.items()))
+    click.echo(f"Processed {sum(totals.values())} deliveries{': ' + summary if summary else ''}.")
+
+
+@webhooks_cli.command("purge")
+@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True)
+def webhooks_purge(days: int) -> None:
+    """Delete events older than --days whose deliveries are all settled."""
+    from bookstore.services.webhooks.queue import purge
+
+    removed = purge(dt.datetime.now(dt.UTC) - dt.timedelta(days=days))
+    click.echo(f"Deleted {removed} events and their deliveries.")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(create_admin_command)
+    app.cli.add_command(idempotency_group)
+    app.cli.add_command(webhooks_cli)

@@ -52,6 +52,19 @@ def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be a boolean (true/false), got {raw!r}")
 
 
+def _float(env: dict[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if not value >= minimum:  # also refuses NaN
+        raise ConfigError(f"{name} must be at least {minimum}, got {raw}")
+    return value
+
+
 def _list(env: dict[str, str], name: str, default: list[str]) -> list[str]:
     raw = env.get(name)
     if raw is None:
@@ -105,6 +118,7 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         )
 
     return {
+        **_webhook_config(env, production),
         "APP_ENV": app_env,
         "TESTING": app_env == "testing",
         "SECRET_KEY": secret,
@@ -125,6 +139,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "CATALOG_MAX_AGE": _int(env, "CATALOG_MAX_AGE", 60),
         "LOG_LEVEL": _str(env, "LOG_LEVEL", "INFO").upper(),
         "PUBLIC_BASE_PATH": "/v1",
+        # How long a stored Idempotency-Key outcome is replayed (the contract says 24 hours).
+        "IDEMPOTENCY_TTL_SECONDS": _int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=1),
     }
 
 
@@ -201,3 +217,27 @@ def _rsa_pair(env: dict[str, str]) -> tuple[str, str]:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return private_pem.decode(), public_pem.decode()
+
+
+def _webhook_config(env: dict[str, str], production: bool) -> dict[str, Any]:
+    connect = _float(env, "WEBHOOK_CONNECT_TIMEOUT", 3.0, minimum=0.1)
+    read = _float(env, "WEBHOOK_READ_TIMEOUT", 10.0, minimum=0.1)
+    lease = _float(env, "WEBHOOK_LEASE_SECONDS", 60.0, minimum=1.0)
+    # A lease shorter than one attempt (up to two connects, then the read) would let a
+    # second worker send the same delivery while the first still waits for the receiver.
+    if lease <= 2 * connect + read:
+        raise ConfigError(
+            "WEBHOOK_LEASE_SECONDS must exceed 2 x WEBHOOK_CONNECT_TIMEOUT + WEBHOOK_READ_TIMEOUT"
+        )
+    return {
+        "WEBHOOK_ALLOW_PRIVATE": _bool(env, "WEBHOOK_ALLOW_PRIVATE", False),
+        "WEBHOOK_REQUIRE_HTTPS": production,
+        "WEBHOOK_CONNECT_TIMEOUT": connect,
+        "WEBHOOK_READ_TIMEOUT": read,
+        "WEBHOOK_LEASE_SECONDS": lease,
+        "WEBHOOK_MAX_ATTEMPTS": _int(env, "WEBHOOK_MAX_ATTEMPTS", 8, minimum=1),
+        "WEBHOOK_BACKOFF_BASE": _float(env, "WEBHOOK_BACKOFF_BASE", 10.0),
+        "WEBHOOK_BACKOFF_CAP": _float(env, "WEBHOOK_BACKOFF_CAP", 3600.0),
+        "WEBHOOK_POLL_INTERVAL": _float(env, "WEBHOOK_POLL_INTERVAL", 1.0, minimum=0.01),
+        "LOW_STOCK_THRESHOLD": _int(env, "LOW_STOCK_THRESHOLD", 5),
+    }

@@ -10,6 +10,7 @@ from sqlalchemy import exists, select
 from bookstore import apidoc
 from bookstore.api.books import BOOK_LIST, book_list_response, books
 from bookstore.api.resource import (
+    CREATED_HEADERS,
     catalog_item,
     catalog_list,
     create_resource,
@@ -32,6 +33,7 @@ from bookstore.schemas.author import (
     author_schema,
 )
 from bookstore.schemas.book import AuthorBooksQuery, BookSchema
+from bookstore.services.idempotency import idempotent
 from bookstore.validation import format_datetime
 
 bp = Blueprint("authors", __name__)
@@ -99,7 +101,8 @@ def list_author_books(author_id: int, query: dict[str, Any]):
 @bp.post("/authors")
 @admin_required
 @apidoc.body(AuthorSchema)
-@apidoc.response(AuthorSchema, 201, description="Created", headers={"Location": "string"})
+@idempotent()
+@apidoc.response(AuthorSchema, 201, description="Created", headers=CREATED_HEADERS)
 @apidoc.errors(409)
 def create_author(body: dict[str, Any]):
     """Create an author."""

@@ -9,6 +9,7 @@ from sqlalchemy import Select, exists, func, literal_column, or_, select
 
 from bookstore import apidoc
 from bookstore.api.resource import (
+    CREATED_HEADERS,
     catalog_cache_control,
     catalog_item,
     create_resource,
@@ -34,6 +35,8 @@ from bookstore.schemas.book import (
     book_patch_schema,
     book_schema,
 )
+from bookstore.services import outbox
+from bookstore.services.idempotency import idempotent
 from bookstore.validation import format_datetime, format_money
 
 bp = Blueprint("books", __name__)
@@ -67,6 +70,23 @@ def book_to_dict(row: Any) -> dict[str, Any]:
         "updated_at": format_datetime(row.updated_at),
         "_links": {"self": f"/v1/books/{row.id}", "author": f"/v1/authors/{row.author_id}"},
     }
+
+
+class _BookEvents:
+    """book.created / updated / deleted / low_stock, written to the outbox with the change."""
+
+    def created(self, data: dict[str, Any]) -> None:
+        outbox.emit("book.created", data)
+
+    def updated(self, obj: Any, before: dict[str, Any], after: dict[str, Any]) -> None:
+        outbox.emit("book.updated", after)
+        outbox.emit_low_stock_if_crossed(obj, before["stock"])
+
+    def deleted(self, data: dict[str, Any]) -> None:
+        outbox.emit("book.deleted", data)
+
+
+BOOK_EVENTS = _BookEvents()
 
 
 def _search(stmt: Select[Any], text: str) -> Select[Any]:
@@ -136,11 +156,12 @@ def get_book(book_id: int, query: dict[str, Any]):
 @bp.post("/books")
 @admin_required
 @apidoc.body(BookSchema)
-@apidoc.response(BookSchema, 201, description="Created", headers={"Location": "string"})
+@idempotent()
+@apidoc.response(BookSchema, 201, description="Created", headers=CREATED_HEADERS)
 @apidoc.errors(409)
 def create_book(body: dict[str, Any]):
     """Create a book."""
-    return create_resource(Book, body, book_to_dict)
+    return create_resource(Book, body, book_to_dict, BOOK_EVENTS)
 
 
 @bp.put("/books/<int:book_id>")
@@ -150,7 +171,7 @@ def create_book(body: dict[str, Any]):
 @apidoc.errors(409)
 def replace_book(book_id: int, body: dict[str, Any]):
     """Replace a book (every required field must be present)."""
-    return replace_resource(Book, book_id, body, book_schema.fields, book_to_dict)
+    return replace_resource(Book, book_id, body, book_schema.fields, book_to_dict, BOOK_EVENTS)
 
 
 @bp.patch("/books/<int:book_id>")
@@ -160,7 +181,7 @@ def replace_book(book_id: int, body: dict[str, Any]):
 @apidoc.errors(409)
 def update_book(book_id: int, body: dict[str, Any]):
     """Update a book with a JSON merge patch."""
-    return update_resource(Book, book_id, body, book_to_dict)
+    return update_resource(Book, book_id, body, book_to_dict, BOOK_EVENTS)
 
 
 @bp.delete("/books/<int:book_id>")
@@ -168,4 +189,4 @@ def update_book(book_id: int, body: dict[str, Any]):
 @apidoc.response(None, 204, description="Deleted")
 def delete_book(book_id: int):
     """Delete a book."""
-    return delete_resource(Book, book_id, book_to_dict)
+    return delete_resource(Book, book_id, book_to_dict, BOOK_EVENTS)

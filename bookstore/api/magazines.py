@@ -9,6 +9,7 @@ from sqlalchemy import Select, select
 
 from bookstore import apidoc
 from bookstore.api.resource import (
+    CREATED_HEADERS,
     catalog_item,
     catalog_list,
     create_resource,
@@ -31,6 +32,7 @@ from bookstore.schemas.magazine import (
     magazine_patch_schema,
     magazine_schema,
 )
+from bookstore.services.idempotency import idempotent
 from bookstore.validation import format_datetime, format_money
 
 bp = Blueprint("magazines", __name__)
@@ -101,7 +103,8 @@ def get_magazine(magazine_id: int, query: dict[str, Any]):
 @bp.post("/magazines")
 @admin_required
 @apidoc.body(MagazineSchema)
-@apidoc.response(MagazineSchema, 201, description="Created", headers={"Location": "string"})
+@idempotent()
+@apidoc.response(MagazineSchema, 201, description="Created", headers=CREATED_HEADERS)
 @apidoc.errors(409)
 def create_magazine(body: dict[str, Any]):
     """Create a magazine issue.

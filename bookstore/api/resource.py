@@ -7,7 +7,7 @@ the ORM with one commit per request; the functions here are those steps, written
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from flask import Response, current_app
 from sqlalchemy import ColumnElement, Select, Table, bindparam, or_, select
@@ -23,8 +23,12 @@ from bookstore.http import (
     resource_response,
 )
 from bookstore.pagination import Page, select_fields
+from bookstore.services import transaction
+from bookstore.services.idempotency import REPLAYED_HEADER
 
 M = TypeVar("M")
+# Documented on every catalog 201: where the new resource lives, and whether it is a replay.
+CREATED_HEADERS = {"Location": "string", REPLAYED_HEADER: "string"}
 ToDict = Callable[[Any], dict[str, Any]]
 
 
@@ -141,13 +145,37 @@ def replacement(schema_fields: Mapping[str, Any], data: Mapping[str, Any]) -> di
     return out
 
 
-def create_resource(model: type[M], body: Mapping[str, Any], to_dict: ToDict) -> Response:
+class ChangeHooks(Protocol):
+    """Called inside the write's transaction, before its one commit (outbox events)."""
+
+    def created(self, data: dict[str, Any]) -> None: ...
+    def updated(self, obj: Any, before: dict[str, Any], after: dict[str, Any]) -> None: ...
+    def deleted(self, data: dict[str, Any]) -> None: ...
+
+
+def create_resource(
+    model: type[M], body: Mapping[str, Any], to_dict: ToDict, hooks: ChangeHooks | None = None
+) -> Response:
     """POST: insert, commit, 201 with ``Location``; constraint violations map centrally."""
     obj = model(**body)
     db.session.add(obj)
-    db.session.commit()
+    db.session.flush()  # the id and timestamps belong in the representation and events
     data = to_dict(obj)
+    if hooks:
+        hooks.created(data)
+    transaction.commit()
     return resource_response(data, status=201, location=data["_links"]["self"])
+
+
+def _changed(obj: Any, to_dict: ToDict, hooks: ChangeHooks | None, apply: Callable[[], None]):
+    before = to_dict(obj)
+    apply()
+    db.session.flush()
+    after = to_dict(obj)
+    if hooks and after != before:
+        hooks.updated(obj, before, after)
+    transaction.commit()
+    return resource_response(after)
 
 
 def replace_resource(
@@ -156,27 +184,32 @@ def replace_resource(
     body: Mapping[str, Any],
     schema_fields: Mapping[str, Any],
     to_dict: ToDict,
+    hooks: ChangeHooks | None = None,
 ) -> Response:
     """PUT: the body becomes the whole resource (absent optional fields take defaults)."""
     obj = locked_for_write(model, resource_id, to_dict)
-    assign(obj, replacement(schema_fields, body))
-    db.session.commit()
-    return resource_response(to_dict(obj))
+    return _changed(obj, to_dict, hooks, lambda: assign(obj, replacement(schema_fields, body)))
 
 
 def update_resource(
-    model: type[M], resource_id: int, body: Mapping[str, Any], to_dict: ToDict
+    model: type[M],
+    resource_id: int,
+    body: Mapping[str, Any],
+    to_dict: ToDict,
+    hooks: ChangeHooks | None = None,
 ) -> Response:
     """PATCH (JSON merge patch): only the fields sent change."""
     obj = locked_for_write(model, resource_id, to_dict)
-    assign(obj, body)
-    db.session.commit()
-    return resource_response(to_dict(obj))
+    return _changed(obj, to_dict, hooks, lambda: assign(obj, body))
 
 
-def delete_resource(model: type[M], resource_id: int, to_dict: ToDict) -> Response:
+def delete_resource(
+    model: type[M], resource_id: int, to_dict: ToDict, hooks: ChangeHooks | None = None
+) -> Response:
     """DELETE: 204; a row still referenced elsewhere is 409 ``RESOURCE_IN_USE`` centrally."""
     obj = locked_for_write(model, resource_id, to_dict)
+    if hooks:
+        hooks.deleted(to_dict(obj))
     db.session.delete(obj)
-    db.session.commit()
+    transaction.commit()
     return no_content()
