@@ -58,10 +58,11 @@ export class Api {
    * Send one request. Resolves to {status, requestId, etag, location, replayed, body} for
    * 2xx and 304; rejects with ApiError (an error envelope) or NetworkError.
    */
-  async request(method, path, { body, headers = {}, auth = false, retried = false } = {}) {
+  async request(method, path, { body, headers = {}, auth = false, cache, retried = false } = {}) {
     const url = this.url(path);
     // Accept is a CORS-safelisted header: an anonymous GET stays a "simple" request.
-    const init = { method, headers: { Accept: "application/json", ...headers } };
+    // cache: "no-cache" revalidates a cached catalog page (public, max-age) with the server.
+    const init = { method, cache, headers: { Accept: "application/json", ...headers } };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
       init.headers["Content-Type"] = "application/json";
@@ -92,7 +93,7 @@ export class Api {
     const expired = response.status === 401 && payload?.error?.code === "TOKEN_EXPIRED";
     if (expired && auth && !retried && this.tokens?.refresh_token) {
       await this.refresh();
-      return this.request(method, path, { body, headers, auth, retried: true });
+      return this.request(method, path, { body, headers, auth, cache, retried: true });
     }
     if (!response.ok && response.status !== 304) throw new ApiError(info, payload);
     return { ...info, body: payload };

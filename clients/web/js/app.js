@@ -11,7 +11,10 @@ const PER_PAGE = 10;
 const params = new URLSearchParams(window.location.search);
 const apiBase = apiBaseFrom(params.get("api"));
 const api = new Api(apiBase, { onExchange: renderStatus });
-const state = { listPath: null, links: {}, books: [], order: null, pending: null, user: null };
+const state = {
+  listPath: null, listTicket: 0, links: {}, books: [], detail: null, user: null,
+  order: null, pending: null, sending: false,
+};
 const etags = new Map(); // path -> {etag, body}: conditional GETs for book details
 
 function apiBaseFrom(value) {
@@ -48,20 +51,25 @@ function searchPath() {
   return `/v1/books?${query}`;
 }
 
-async function loadBooks(path = state.listPath) {
+async function loadBooks(path = state.listPath, { fresh = false } = {}) {
   state.listPath = path;
+  const ticket = ++state.listTicket; // only the latest request may draw the list
   document.body.dataset.books = "loading";
   try {
-    const { body } = await api.get(path);
+    // Catalog pages may be cached for a minute; after our own order, ask for the stock now.
+    const { body } = await api.get(path, fresh ? { cache: "no-cache" } : {});
+    if (ticket !== state.listTicket) return;
     state.links = body.links;
     state.books = body.data;
     drawBooks();
     renderPager(body.pagination, body.links);
+    document.body.dataset.list = path; // which list is on screen (the browser test waits on it)
     document.body.dataset.books = "loaded";
   } catch (error) {
+    if (ticket !== state.listTicket) return;
     document.body.dataset.books = "failed";
     state.books = [];
-    drawBooks();
+    renderBooks([], { empty: "The catalog could not be loaded." });
     fail(error);
   }
 }
@@ -71,6 +79,7 @@ function drawBooks() {
 }
 
 async function showBook(book) {
+  state.detail = book;
   const path = book._links.self;
   const cached = etags.get(path);
   try {
@@ -151,6 +160,7 @@ function readAddress() {
 }
 
 function placeOrder(book, quantity) {
+  if (state.sending) return null; // a double click must not place a second order
   const body = { items: [{ book_id: book.id, quantity }], shipping_address: readAddress() };
   // One key per order the customer means to place; a retry of this order reuses it.
   state.pending = { key: newIdempotencyKey(), body };
@@ -158,24 +168,27 @@ function placeOrder(book, quantity) {
 }
 
 async function submitPending(attempt = 1) {
+  if (!state.pending) return;
   const { key, body } = state.pending;
+  state.sending = true;
   try {
     const result = await api.post("/v1/orders", body, {
       auth: true, headers: { "Idempotency-Key": key },
     });
     state.pending = null;
     const order = result.body.data;
-    showOrder(order, result.location);
+    showOrder(order, result.location, result);
     const note = result.replayed ? " (the server replayed the first answer: no new order)" : "";
     showMessage(`Order #${order.id} placed: ${order.total}.${note}`, "info");
-    loadBooks();
+    loadBooks(state.listPath, { fresh: true });
     loadOrders();
+    if (body.items.some((item) => item.book_id === state.detail?.id)) showBook(state.detail);
   } catch (error) {
     if (error instanceof ApiError && error.code === "IDEMPOTENCY_KEY_IN_USE" && attempt < 5) {
       // The first attempt is still running: wait as told, then ask again with the same key.
       const seconds = Number(error.info.retryAfter) || 1;
       await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-      return submitPending(attempt + 1);
+      return await submitPending(attempt + 1); // await: keep `sending` set meanwhile
     }
     if (error instanceof NetworkError) {
       showMessage([...describeError(error, apiBase), renderOrderRetry(() => submitPending(), key)]);
@@ -183,19 +196,22 @@ async function submitPending(attempt = 1) {
     }
     state.pending = null;
     fail(error);
+  } finally {
+    state.sending = false;
   }
 }
 
-function showOrder(order, url = order._links.self) {
+function showOrder(order, url = order._links.self, exchange = null) {
+  // url: where this order lives, from the Location header when we just placed it.
   state.order = { ...order, url };
-  renderOrder(order, { onAction: runAction, onRefresh: reloadOrder });
+  renderOrder(order, { onAction: runAction, onRefresh: reloadOrder, exchange });
   document.body.dataset.orderStatus = order.status;
 }
 
 async function reloadOrder() {
   try {
-    const { body } = await api.get(state.order.url, { auth: true });
-    showOrder(body.data, state.order.url);
+    const result = await api.get(state.order.url, { auth: true });
+    showOrder(result.body.data, state.order.url, result);
   } catch (error) {
     fail(error);
   }
@@ -203,10 +219,12 @@ async function reloadOrder() {
 
 async function runAction(path) {
   try {
-    const { body } = await api.post(path, undefined, { auth: true });
-    showOrder(body.data, state.order.url);
-    showMessage(`Order #${body.data.id} is ${body.data.status}.`, "info");
+    const result = await api.post(path, undefined, { auth: true });
+    const order = result.body.data;
+    showOrder(order, state.order.url, result);
+    showMessage(`Order #${order.id} is ${order.status}.`, "info");
     loadOrders();
+    if (order.status === "cancelled") loadBooks(state.listPath, { fresh: true }); // stock is back
   } catch (error) {
     fail(error);
   }

@@ -72,7 +72,7 @@ export function describeError(error, apiBase) {
   return [h("strong", {}, "Unexpected error: "), String(error?.message || error)];
 }
 
-export function renderBooks(books, { signedIn, onOrder, onShow }) {
+export function renderBooks(books, { signedIn, onOrder, onShow, empty = "No books match." }) {
   const rows = books.map((book) => {
     const quantity = h("input", {
       type: "number", min: 1, max: Math.max(1, Math.min(book.stock, 100)), value: 1,
@@ -94,7 +94,7 @@ export function renderBooks(books, { signedIn, onOrder, onShow }) {
       h("td", { className: book.stock ? "num" : "num out" }, String(book.stock)),
       h("td", { className: "order-cell" }, quantity, order));
   });
-  if (!rows.length) rows.push(h("tr", {}, h("td", { colSpan: 7, className: "muted" }, "No books match.")));
+  if (!rows.length) rows.push(h("tr", {}, h("td", { colSpan: 7, className: "muted" }, empty)));
   $("#books").replaceChildren(...rows);
 }
 
@@ -119,7 +119,7 @@ export function renderBookDetail(book, etag, fromCache) {
 
 const ACTIONS = ["pay", "cancel", "ship"];
 
-export function renderOrder(order, { onAction, onRefresh }) {
+export function renderOrder(order, { onAction, onRefresh, exchange }) {
   const box = $("#order");
   $("#order-empty").hidden = true;
   box.hidden = false;
@@ -135,7 +135,17 @@ export function renderOrder(order, { onAction, onRefresh }) {
     h("p", {}, "Total ", h("strong", { id: "order-total" }, order.total)),
     h("div", { className: "actions" }, actions,
       h("button", { type: "button", className: "secondary", textContent: "Reload",
-        onclick: onRefresh })));
+        onclick: onRefresh })),
+    exchange ? renderExchange(exchange) : null);
+}
+
+/** Which response this card shows: worth quoting (its request id) when asking for help. */
+function renderExchange(info) {
+  return h("p", { className: "exchange", id: "order-exchange" },
+    `${info.method} ${info.path} \u2192 ${info.status}`,
+    h("br"), "request id ", h("code", { id: "order-request-id" }, info.requestId || "\u2013"),
+    info.location ? [h("br"), "Location ", h("code", { id: "order-location" }, info.location)] : null,
+    info.replayed ? [h("br"), "Idempotent-Replayed: true"] : null);
 }
 
 export function renderOrderRetry(onRetry, key) {

@@ -61,6 +61,17 @@ function watch(page, label) {
   return log;
 }
 
+async function orderCard(page) {
+  return {
+    status: await page.textContent("#order-status"),
+    total: await page.textContent("#order-total"),
+    exchange: await page.textContent("#order-exchange"),
+    requestId: await page.textContent("#order-request-id"),
+    location: await page.locator("#order-location").textContent({ timeout: 1000 }).catch(() => null),
+    actions: await page.locator("#order [data-action]").evaluateAll((els) => els.map((el) => el.dataset.action)),
+  };
+}
+
 async function statusBar(page) {
   return {
     request: await page.textContent("#status-request"),
@@ -86,6 +97,7 @@ async function orderAndPay() {
   // Search (q=), then find the book on the page.
   await page.fill("#search input[name=q]", env("SEARCH"));
   await page.click("#search button[type=submit]");
+  await page.waitForSelector(`body[data-books="loaded"][data-list*="q=${env("SEARCH")}"]`);
   const row = page.locator("#books tr", { hasText: env("BOOK_TITLE") });
   await row.waitFor();
   seen.searchRows = await page.locator("#books tr[data-book]").count();
@@ -98,26 +110,40 @@ async function orderAndPay() {
   await page.locator("#book-detail", { hasText: "304 Not Modified" }).waitFor();
   seen.bookDetail = await page.textContent("#book-detail");
 
-  // Order two copies: a preflighted POST with Authorization and Idempotency-Key.
+  // Order two copies: a preflighted POST with Authorization and Idempotency-Key. The first
+  // answer is lost on the way back (the server placed the order; the page never hears of it).
+  let dropped = null;
+  await page.route(`${API}/v1/orders`, async (route) => {
+    if (route.request().method() !== "POST" || dropped) return route.fallback();
+    const response = await route.fetch();
+    dropped = { status: response.status(), requestId: response.headers()["x-request-id"] };
+    return route.abort("connectionreset");
+  });
+  const stock = row.locator("td:nth-child(6)");
+  seen.stockBefore = await stock.textContent();
   await row.locator("input.qty").fill("2");
   await row.locator("button[data-order]").click();
+  const retry = page.locator("#message .retry button");
+  await retry.waitFor();
+  seen.dropped = { ...dropped, message: await page.textContent("#message") };
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, "retry.png"), fullPage: true });
+  await retry.click(); // the same Idempotency-Key: the server replays, no second order
   await page.waitForSelector("#order-status");
-  seen.placed = {
-    status: await page.textContent("#order-status"),
-    total: await page.textContent("#order-total"),
-    message: await page.textContent("#message"),
-    bar: await statusBar(page),
-  };
+  seen.placed = { ...(await orderCard(page)), message: await page.textContent("#message") };
+  // The list is reloaded past the browser's cache (catalog pages are public, max-age=60).
+  await page.waitForFunction(
+    ([title, before]) => [...document.querySelectorAll("#books tr")].some((tr) =>
+      tr.textContent.includes(title) && tr.children[5].textContent !== before),
+    [env("BOOK_TITLE"), seen.stockBefore],
+  );
+  seen.stockAfter = await stock.textContent();
   if (SHOTS) await page.screenshot({ path: join(SHOTS, "ordered.png"), fullPage: true });
 
   await page.click('button[data-action="pay"]');
   await page.waitForSelector("#order-status.paid");
-  seen.paid = {
-    status: await page.textContent("#order-status"),
-    actions: await page.locator("#order [data-action]").evaluateAll((els) => els.map((el) => el.dataset.action)),
-    bar: await statusBar(page),
-    orders: await page.textContent("#orders"),
-  };
+  await page.locator("#orders .badge.paid").waitFor();
+  seen.paid = { ...(await orderCard(page)), orders: await page.textContent("#orders") };
+  seen.bar = await statusBar(page);
   if (SHOTS) await page.screenshot({ path: join(SHOTS, "paid.png"), fullPage: true });
 }
 
