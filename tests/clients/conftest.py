@@ -32,7 +32,7 @@ def require(found: str | Path | None, what: str) -> str:
         return str(found)
     reason = f"{what} is missing"
     if in_ci():
-        pytest.fail(f"{reason} (CI must run this test; .ci/run installs it)")
+        pytest.fail(f"{reason}: CI must run this test (see .ci/run)")
     pytest.skip(f"{reason}; install it to run this test")
 
 

@@ -26,7 +26,17 @@ PROBE = "cors-probe-title"
 
 
 @pytest.fixture
-def cors_api(app, static_site):
+def browser() -> list[str]:
+    """The command that drives Chromium; checked before any server starts."""
+    script = CLIENTS / "web" / "tests" / "e2e.mjs"
+    command = [node(), str(script)]
+    node_package("playwright-core")
+    require(CHROMIUM, f"Chromium ({CHROMIUM}; apt-get install chromium)")
+    return command
+
+
+@pytest.fixture
+def cors_api(browser, app, static_site):
     """The frontend on an allowed origin, the same files on a refused one, and the API."""
     allowed, refused = static_site(), static_site()
     server = LiveServer(env={"CORS_ORIGINS": allowed.url}, workers=1).start()
@@ -40,13 +50,10 @@ def _access_log(server: LiveServer) -> list[dict]:
     return [e for e in entries if "method" in e]  # access-log lines
 
 
-def _run_browser(env: dict[str, str]) -> dict:
-    script = CLIENTS / "web" / "tests" / "e2e.mjs"
-    node_package("playwright-core")
-    browser = require(CHROMIUM, f"Chromium ({CHROMIUM}; apt-get install chromium)")
+def _run_browser(command: list[str], env: dict[str, str]) -> dict:
     result = subprocess.run(
-        [node(), str(script)],
-        env={**os.environ, **env, "CHROMIUM": browser},
+        command,
+        env={**os.environ, **env, "CHROMIUM": CHROMIUM},
         cwd=CLIENTS,
         capture_output=True,
         text=True,
@@ -60,7 +67,7 @@ def _run_browser(env: dict[str, str]) -> dict:
     return seen
 
 
-def test_order_and_pay_in_the_browser_and_a_refused_origin(cors_api, make, tmp_path):
+def test_order_and_pay_in_the_browser_and_a_refused_origin(browser, cors_api, make, tmp_path):
     server, allowed, refused = cors_api
     make.user(email="reader@example.com", name="Ada Reader", password=PASSWORD)
     author = make.author(name="Ursula K. Le Guin")
@@ -71,6 +78,7 @@ def test_order_and_pay_in_the_browser_and_a_refused_origin(cors_api, make, tmp_p
     make.book(title="Unrelated", price=Decimal("1.00"))
 
     seen = _run_browser(
+        browser,
         {
             "API_URL": server.url,
             "WEB_URL": allowed.url,
@@ -81,7 +89,7 @@ def test_order_and_pay_in_the_browser_and_a_refused_origin(cors_api, make, tmp_p
             "SEARCH": "darkness",
             "PROBE": PROBE,
             "SCREENSHOT_DIR": str(tmp_path),
-        }
+        },
     )
 
     # On screen: signed in, a search, an ETag revalidation, the order pending then paid.
