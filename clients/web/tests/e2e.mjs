@@ -24,31 +24,33 @@ const BLOCKED_WEB = env("BLOCKED_WEB_URL");
 const SHOTS = process.env.SCREENSHOT_DIR;
 const TIMEOUT = 15_000;
 
-const profile = mkdtempSync(join(tmpdir(), "bookstore-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  viewport: { width: 1280, height: 860 },
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
-context.setDefaultTimeout(TIMEOUT);
-
+const profile = mkdtempSync(join(tmpdir(), "bookstore-chromium-")); // a fresh profile
 const seen = {};
+let context;
 try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    viewport: { width: 1280, height: 860 },
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      "--disable-dev-shm-usage", // containers often have a tiny /dev/shm
+    ],
+  });
+  context.setDefaultTimeout(TIMEOUT);
   await orderAndPay();
   await refusedOrigin();
 } catch (error) {
   seen.failure = String(error?.stack || error);
   process.exitCode = 1;
-  for (const page of context.pages()) {
-    if (SHOTS) await page.screenshot({ path: join(SHOTS, `failure-${context.pages().indexOf(page)}.png`) });
+  const pages = context?.pages() ?? [];
+  for (const [n, page] of pages.entries()) {
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, `failure-${n}.png`) }).catch(() => {});
   }
 } finally {
   console.log(JSON.stringify(seen));
-  await context.close();
+  await context?.close();
   rmSync(profile, { recursive: true, force: true });
 }
 
