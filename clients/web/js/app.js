@@ -113,6 +113,8 @@ function renderAccount(user) {
   $("#whoami").hidden = !user;
   $("#whoami-name").textContent = user ? user.name || user.email : "";
   $("#account").hidden = Boolean(user);
+  $("#order-empty").textContent = user
+    ? "Choose a book and press Order." : "Log in, then choose a book and press Order.";
   if (document.body.dataset.books === "loaded") drawBooks(); // enable or disable Order
   if (user) loadOrders();
   else renderOrders([], () => {});
