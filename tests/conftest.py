@@ -92,6 +92,26 @@ def _clean_tables(request, app) -> Iterator[None]:
                     conn.execute(text(f"DELETE FROM {name}"))
 
 
+@pytest.fixture(autouse=True)
+def _clean_redis() -> Iterator[None]:
+    """Rate-limit counters and cached responses start empty in every test (own Redis db)."""
+    yield
+    import redis
+
+    with redis.Redis.from_url(REDIS_URL) as client:
+        client.flushdb()
+
+
+@pytest.fixture
+def redis_server():
+    """A private redis-server on a spare port, for tests that stop it or count commands."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def app_ctx(app) -> Iterator[None]:
     with app.app_context():
@@ -188,7 +208,7 @@ class LiveServer:
             try:
                 if requests.get(self.url + "/health/live", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # workers still booting
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("gunicorn did not become ready")
