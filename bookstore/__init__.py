@@ -44,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _load_config(app, config)
     _init_logging(app)
     _init_extensions(app)
+    _init_limits_and_cache(app)
     _register_blueprints(app)
     _register_errors(app)
     _register_cli(app)
@@ -89,6 +90,13 @@ def _init_extensions(app: Flask) -> None:
         max_age=app.config["CORS_MAX_AGE"],
         vary_header=True,
     )
+
+
+def _init_limits_and_cache(app: Flask) -> None:
+    from bookstore import ratelimit, redis_client
+
+    redis_client.init_app(app)
+    ratelimit.init_app(app)
 
 
 def _migrations_dir() -> Path:

@@ -1,0 +1,121 @@
+"""A moving-window rate limit storage for Flask-Limiter: one Redis round trip per limit.
+
+The stock ``limits`` Redis storage answers a hit with one script call, then Flask-Limiter
+asks again for the window (remaining, reset) to write the headers: two round trips per
+limit. Here the hit's script also returns the window, which is kept for the rest of the
+request, so the header lookup costs nothing. While Redis is unreachable each process
+counts in memory instead (see :class:`bookstore.redis_client.RedisLink`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import has_request_context, request
+from limits.storage import MemoryStorage, RedisStorage
+
+from bookstore.redis_client import UNAVAILABLE, RedisLink
+
+# The window is a list of hit timestamps, newest first, trimmed to `limit` entries
+# (the same layout as the ``limits`` moving window, so its own scripts read it too).
+# ARGV: now, limit, window length in seconds, cost.
+# Returns {1 if acquired else 0, oldest timestamp inside the window, hits inside it}.
+ACQUIRE_AND_COUNT = """
+local now = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local expiry = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local start = now - expiry
+local acquired = 0
+if cost <= limit then
+    local entry = redis.call('LINDEX', KEYS[1], limit - cost)
+    if not entry or tonumber(entry) < start then
+        for _ = 1, cost do
+            redis.call('LPUSH', KEYS[1], ARGV[1])
+        end
+        redis.call('LTRIM', KEYS[1], 0, limit - 1)
+        redis.call('EXPIRE', KEYS[1], expiry)
+        acquired = 1
+    end
+end
+local low, high, found = 0, limit - 1, -1
+while low <= high do
+    local mid = math.floor((low + high) / 2)
+    local value = tonumber(redis.call('LINDEX', KEYS[1], mid))
+    if value and value >= start then
+        found = mid
+        low = mid + 1
+    else
+        high = mid - 1
+    end
+end
+if found < 0 then
+    return {acquired, ARGV[1], 0}
+end
+return {acquired, redis.call('LINDEX', KEYS[1], found), found + 1}
+"""
+_WINDOWS = "bookstore.ratelimit.windows"
+
+
+def _remember(key: str, window: tuple[float, int]) -> None:
+    # Per request, in the WSGI environ: a thread or app context may serve many requests.
+    if has_request_context():
+        request.environ.setdefault(_WINDOWS, {})[key] = window
+
+
+def _remembered(key: str) -> tuple[float, int] | None:
+    if has_request_context():
+        return request.environ.get(_WINDOWS, {}).get(key)
+    return None
+
+
+class SharedMovingWindow(RedisStorage):
+    """``bookstore+redis://``: the moving window in Redis, shared by every process."""
+
+    STORAGE_SCHEME = ["bookstore+redis"]
+
+    def __init__(self, uri: str, *, link: RedisLink, **options: Any) -> None:
+        self.link = link
+        self.fallback = MemoryStorage()
+        super().__init__(
+            "redis://",
+            connection_pool=link.client.connection_pool,
+            key_prefix="ratelimit",
+            **options,
+        )
+
+    def initialize_storage(self, uri: str) -> None:
+        super().initialize_storage(uri)
+        self.lua_acquire_and_count = self.get_connection().register_script(ACQUIRE_AND_COUNT)
+
+    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        if self.link.should_try():
+            now = time.time()
+            try:
+                acquired, oldest, count = self.lua_acquire_and_count(
+                    [self.prefixed_key(key)], [repr(now), limit, expiry, amount]
+                )
+            except UNAVAILABLE as exc:
+                self.link.failed(exc, "rate limiting")
+            else:
+                self.link.succeeded()
+                _remember(key, (float(oldest), int(count)))
+                return bool(acquired)
+        acquired = self.fallback.acquire_entry(key, limit, expiry, amount)
+        _remember(key, self.fallback.get_moving_window(key, limit, expiry))
+        return acquired
+
+    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        window = _remembered(key)
+        if window is not None:
+            return window
+        if self.link.should_try():
+            try:
+                window = super().get_moving_window(key, limit, expiry)
+            except UNAVAILABLE as exc:
+                self.link.failed(exc, "rate limiting")
+            else:
+                self.link.succeeded()
+                return window
+        return self.fallback.get_moving_window(key, limit, expiry)
