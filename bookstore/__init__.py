@@ -33,6 +33,7 @@ EXPOSED_HEADERS = [
     "X-RateLimit-Reset",
     "RateLimit",
     "RateLimit-Policy",
+    "X-Cache",
 ]
 
 log = logging.getLogger("bookstore")
@@ -93,10 +94,12 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _init_limits_and_cache(app: Flask) -> None:
-    from bookstore import ratelimit, redis_client
+    from bookstore import cache, ratelimit, redis_client
 
     redis_client.init_app(app)
+    # The limiter's before_request must run before the cache's: cache hits count too.
     ratelimit.init_app(app)
+    cache.init_app(app)
 
 
 def _migrations_dir() -> Path:
