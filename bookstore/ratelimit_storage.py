@@ -39,7 +39,7 @@ if cost <= limit then
         acquired = 1
     end
 end
-local low, high, found = 0, limit - 1, -1
+local low, high, found = 0, math.min(limit, redis.call('LLEN', KEYS[1])) - 1, -1
 while low <= high do
     local mid = math.floor((low + high) / 2)
     local value = tonumber(redis.call('LINDEX', KEYS[1], mid))

@@ -12,7 +12,7 @@ from bookstore import create_app
 from bookstore.auth import create_access_token
 from bookstore.config import ConfigError, load_config
 from bookstore.errors import Unauthorized
-from bookstore.http import json_body
+from bookstore.http import json_body, no_content
 from tests.helpers import assert_error
 
 LIMITS = {
@@ -212,6 +212,21 @@ def test_the_window_moves_instead_of_resetting_at_a_boundary(app):
     # started afresh at the 2-second boundary and let two through.
     assert client.get("/v1").status_code == 200
     assert client.get("/v1").status_code == 429
+
+
+def test_a_route_limit_declared_with_flask_limiter_still_applies(app):
+    flask_app = limited_app()
+    limiter = flask_app.extensions["bookstore_limiter"]
+
+    @flask_app.get("/v1/probe")
+    @limiter.limit("1/minute")
+    def probe():
+        return no_content()
+
+    client = flask_app.test_client()
+    assert client.get("/v1/probe").status_code == 204
+    assert_error(client.get("/v1/probe"), 429, "RATE_LIMIT_EXCEEDED")
+    assert numbers(client.get("/v1"))[:2] == (5, 2)  # the policy counted each call once
 
 
 def test_disabled_limiter_sends_no_headers(app):
