@@ -17,8 +17,9 @@ from limits.storage import MemoryStorage, RedisStorage
 
 from bookstore.redis_client import UNAVAILABLE, RedisLink
 
-# The window is a list of hit timestamps, newest first, trimmed to `limit` entries
-# (the same layout as the ``limits`` moving window, so its own scripts read it too).
+# The window is a list of hit timestamps, newest first (the layout of the ``limits`` moving
+# window, so its own scripts read it too). Hits that left the window are popped from the
+# tail, each once, so the list holds exactly the hits inside it: every step is O(1).
 # ARGV: now, limit, window length in seconds, cost.
 # Returns {1 if acquired else 0, oldest timestamp inside the window, hits inside it}.
 ACQUIRE_AND_COUNT = """
@@ -26,34 +27,22 @@ local now = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local expiry = tonumber(ARGV[3])
 local cost = tonumber(ARGV[4])
-local start = now - expiry
+local oldest = redis.call('LINDEX', KEYS[1], -1)
+while oldest and tonumber(oldest) < now - expiry do
+    redis.call('RPOP', KEYS[1])
+    oldest = redis.call('LINDEX', KEYS[1], -1)
+end
+local count = redis.call('LLEN', KEYS[1])
 local acquired = 0
-if cost <= limit then
-    local entry = redis.call('LINDEX', KEYS[1], limit - cost)
-    if not entry or tonumber(entry) < start then
-        for _ = 1, cost do
-            redis.call('LPUSH', KEYS[1], ARGV[1])
-        end
-        redis.call('LTRIM', KEYS[1], 0, limit - 1)
-        redis.call('EXPIRE', KEYS[1], expiry)
-        acquired = 1
+if count + cost <= limit then
+    for _ = 1, cost do
+        redis.call('LPUSH', KEYS[1], ARGV[1])
     end
+    redis.call('EXPIRE', KEYS[1], expiry)
+    count = count + cost
+    acquired = 1
 end
-local low, high, found = 0, math.min(limit, redis.call('LLEN', KEYS[1])) - 1, -1
-while low <= high do
-    local mid = math.floor((low + high) / 2)
-    local value = tonumber(redis.call('LINDEX', KEYS[1], mid))
-    if value and value >= start then
-        found = mid
-        low = mid + 1
-    else
-        high = mid - 1
-    end
-end
-if found < 0 then
-    return {acquired, ARGV[1], 0}
-end
-return {acquired, redis.call('LINDEX', KEYS[1], found), found + 1}
+return {acquired, oldest or ARGV[1], count}
 """
 _WINDOWS = "bookstore.ratelimit.windows"
 
