@@ -25,10 +25,15 @@ from flask import Flask, Response, current_app, has_app_context, request
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
+from bookstore import apidoc
 from bookstore.cache_stores import LocalStore, RedisStore
 from bookstore.http import JSON_TYPE, request_id
 from bookstore.redis_client import get_link
 
+apidoc.COMMON_HEADERS["X-Cache"] = {
+    "description": "`HIT` or `MISS` on public catalog reads (the shared response cache)",
+    "schema": {"type": "string", "enum": ["HIT", "MISS"]},
+}
 CATALOG_BLUEPRINTS = frozenset({"books", "authors", "magazines"})
 CATALOG_TABLES = frozenset({"books", "authors", "magazines"})
 _PENDING = "bookstore.cache"  # environ: (url, generation) of a miss to store

@@ -42,34 +42,29 @@ EXEMPT_ENDPOINTS = frozenset(
 )
 DRAFT = "draft-ietf-httpapi-ratelimit-headers-07"
 
+
+def _header(description: str, kind: str = "integer") -> dict[str, Any]:
+    return {"description": description, "schema": {"type": kind}}
+
+
 apidoc.COMMON_HEADERS.update(
     {
-        "X-RateLimit-Limit": {
-            "description": "Requests allowed in the window of the limit that applies",
-            "schema": {"type": "integer"},
-        },
-        "X-RateLimit-Remaining": {
-            "description": "Requests left in the moving window",
-            "schema": {"type": "integer"},
-        },
-        "X-RateLimit-Reset": {
-            "description": "Seconds until the oldest counted request leaves the window "
-            "(one more request is allowed then); equals Retry-After on a 429",
-            "schema": {"type": "integer"},
-        },
-        "RateLimit": {
-            "description": f"The same numbers as {DRAFT}: `limit=300, remaining=299, reset=60`",
-            "schema": {"type": "string"},
-        },
-        "RateLimit-Policy": {
-            "description": f"The quota policy ({DRAFT}): `300;w=60` (requests;window seconds)",
-            "schema": {"type": "string"},
-        },
-        "X-Cache": {
-            "description": "`HIT` or `MISS` on public catalog reads (the shared response cache)",
-            "schema": {"type": "string", "enum": ["HIT", "MISS"]},
-        },
+        "X-RateLimit-Limit": _header(
+            "Requests allowed per window by the limit that applies (per user with a valid "
+            "token, else per client IP; absent on /health/*, /docs and OPTIONS)"
+        ),
+        "X-RateLimit-Remaining": _header("Requests left in the moving window"),
+        "X-RateLimit-Reset": _header(
+            "Seconds until the oldest counted request leaves the window (one more request "
+            "is allowed then); equals Retry-After on a 429"
+        ),
+        "RateLimit": _header(f"{DRAFT}: `limit=300, remaining=299, reset=60`", "string"),
+        "RateLimit-Policy": _header(f"{DRAFT}: `300;w=60` (requests;window seconds)", "string"),
     }
+)
+apidoc.ERROR_DESCRIPTIONS[429] = (
+    "Rate limit exceeded (a moving window: reads, writes, admin and login are limited "
+    "separately); `Retry-After` is the number of seconds until a request is allowed again"
 )
 
 

@@ -276,3 +276,5 @@ def test_the_spec_documents_the_headers_on_every_response(client):
     for status in ("200", "404", "429"):
         assert set(RATE_HEADERS) <= set(operation["responses"][status]["headers"]), status
     assert "Retry-After" in operation["responses"]["429"]["headers"]
+    assert "moving window" in operation["responses"]["429"]["description"]
+    assert "X-Cache" in operation["responses"]["200"]["headers"]
