@@ -128,8 +128,10 @@ def _store(response: Response) -> Response:
     response.headers["X-Cache"] = "MISS"
     url, generation = pending
     cache_control = response.headers.get("Cache-Control", "")
+    etag = response.headers.get("ETag")
     if (
         generation is None  # Redis unreachable: no tag to store under
+        or etag is None
         or response.status_code != 200
         or response.direct_passthrough
         or "public" not in cache_control
@@ -141,7 +143,7 @@ def _store(response: Response) -> Response:
     tail = _meta_tail()
     if not body.endswith(tail) or len(body) > current_app.config["CACHE_MAX_ENTRY_BYTES"]:
         return response
-    head = orjson.dumps([response.headers["ETag"], cache_control, response.headers.get("Link")])
+    head = orjson.dumps([etag, cache_control, response.headers.get("Link")])
     store = current_app.extensions["bookstore_cache"]
     store.put(url, generation, head + b"\n" + body[: -len(tail)])
     return response

@@ -196,6 +196,8 @@ def init_app(app: Flask) -> None:
         enabled=cfg["RATELIMIT_ENABLED"],
     )
     limiter.init_app(app)
+    # The policy owns the limits; Flask-Limiter would also build one from RATELIMIT_DEFAULT.
+    limiter.limit_manager.set_default_limits([])
     app.extensions["bookstore_limiter"] = limiter
     app.after_request(functools.partial(_add_headers, limiter))
     app.register_error_handler(RateLimitExceeded, _too_many_requests)
