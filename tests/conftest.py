@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
 from sqlalchemy import event, text
 
@@ -96,8 +97,6 @@ def _clean_tables(request, app) -> Iterator[None]:
 def _clean_redis() -> Iterator[None]:
     """Rate-limit counters and cached responses start empty in every test (own Redis db)."""
     yield
-    import redis
-
     with redis.Redis.from_url(REDIS_URL) as client:
         client.flushdb()
 
