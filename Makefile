@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/bookstore_test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 LINT_PATHS := bookstore tests $(wildcard bench) wsgi.py gunicorn.conf.py
 
-.PHONY: install run serve migrate seed test lint fmt clean bench
+.PHONY: install run serve worker migrate seed test lint fmt clean bench
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,17 @@ run: install  ## migrate, load sample data and serve under gunicorn (SQLite unle
 	@if [ -z "$$REDIS_URL" ]; then echo "make run: REDIS_URL not set, using in-process limiter and cache"; fi
 	APP_ENV=$${APP_ENV:-development} $(BIN)/flask db upgrade
 	APP_ENV=$${APP_ENV:-development} $(BIN)/flask seed
-	APP_ENV=$${APP_ENV:-development} PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+	@# The webhook worker runs beside gunicorn and is stopped (SIGTERM) when gunicorn exits.
+	export APP_ENV=$${APP_ENV:-development}; \
+	$(BIN)/flask webhooks work & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
+	PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 serve: install  ## serve under gunicorn without migrating or seeding
 	APP_ENV=$${APP_ENV:-development} PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+worker: install  ## run the webhook delivery worker alone (see README, Webhooks)
+	APP_ENV=$${APP_ENV:-development} $(BIN)/flask webhooks work
 
 migrate: install  ## apply Alembic migrations
 	APP_ENV=$${APP_ENV:-development} $(BIN)/flask db upgrade

@@ -30,3 +30,6 @@ accesslog = os.environ.get("ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 logger_class = "bookstore.logging.GunicornJsonLogger"
+# gunicorn's control socket defaults to one path per user, shared by every instance on
+# the host; this service is managed by signals and its process supervisor instead.
+control_socket_disable = True

@@ -48,10 +48,10 @@ def per_request_us(client, path: str, count: int) -> float:
 
 def redis_round_trips(app, count: int) -> dict[str, float]:
     from bookstore.cache_stores import GENERATION_KEY, entry_key
+    from bookstore.extensions import redis_client
     from bookstore.ratelimit_storage import ACQUIRE_AND_COUNT
-    from bookstore.redis_client import get_redis
 
-    client = get_redis(app)
+    client = redis_client.get(app)
     script = client.register_script(ACQUIRE_AND_COUNT)
     now = repr(time.time())
     for limit in (300, 3000):  # a client at its limit: the longest window there is

@@ -9,17 +9,24 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.sessions import SessionInterface
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from bookstore.config import load_config
-from bookstore.extensions import cors, db, migrate
+from bookstore.config import DEFAULT_SQLITE_URL, load_config
+from bookstore.extensions import cors, db, migrate, redis_client
 
 # One line per resource: adding a resource is adding its module here.
 BLUEPRINTS = (
     "bookstore.api.root",
     "bookstore.api.authors",
     "bookstore.api.books",
+    "bookstore.api.magazines",
+    "bookstore.api.auth",
+    "bookstore.api.users",
+    "bookstore.api.orders",
+    "bookstore.api.webhooks",
+    "bookstore.api.webhook_deliveries",
 )
 EXPOSED_HEADERS = [
     "X-Request-ID",
@@ -37,6 +44,16 @@ EXPOSED_HEADERS = [
 ]
 
 log = logging.getLogger("bookstore")
+
+
+class _NoCookieSession(SessionInterface):
+    """A stateless API has no cookie session; skip Flask's per-request cookie work."""
+
+    def open_session(self, app: Flask, request: Any) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        return None
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -57,6 +74,7 @@ def _load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     if overrides:
         app.config.from_mapping(overrides)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.session_interface = _NoCookieSession()
     app.url_map.strict_slashes = True
 
 
@@ -67,13 +85,15 @@ def _init_logging(app: Flask) -> None:
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        log.warning("DATABASE_URL is not set: using the embedded SQLite database %s", uri)
+        if uri == DEFAULT_SQLITE_URL:
+            log.warning("DATABASE_URL is not set: using the embedded SQLite database %s", uri)
 
 
 def _init_extensions(app: Flask) -> None:
     from bookstore import models  # noqa: F401 - registers the models with the metadata
 
     db.init_app(app)
+    redis_client.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     cors.init_app(
         app,
@@ -94,9 +114,9 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _init_limits_and_cache(app: Flask) -> None:
-    from bookstore import cache, ratelimit, redis_client
+    from bookstore import cache, ratelimit, redis_link
 
-    redis_client.init_app(app)
+    redis_link.init_app(app)
     # The limiter's before_request must run before the cache's: cache hits count too.
     ratelimit.init_app(app)
     cache.init_app(app)

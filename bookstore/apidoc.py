@@ -77,19 +77,28 @@ def query(schema: type[Schema] | Schema) -> Callable[[F], F]:
     return decorator
 
 
-def body(schema: type[Schema] | Schema, *, merge_patch: bool = False) -> Callable[[F], F]:
-    """Parse the JSON body with ``schema``; the view receives ``body=``."""
+def body(
+    schema: type[Schema] | Schema, *, merge_patch: bool = False, optional: bool = False
+) -> Callable[[F], F]:
+    """Parse the JSON body with ``schema``; the view receives ``body=``.
+
+    With ``optional=True`` an empty body is accepted and loaded as ``{}``.
+    """
     loader = _instance(schema)
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            payload = json_body(merge_patch=merge_patch)
+            if optional and not request.get_data(cache=True):
+                payload: dict[str, Any] = {}
+            else:
+                payload = json_body(merge_patch=merge_patch)
             return view(*args, body=loader.load(payload), **kwargs)
 
         doc = _doc(wrapper)
         doc["body"] = loader
         doc["merge_patch"] = merge_patch
+        doc["body_required"] = not optional
         doc["errors"].update({400, 413, 415})
         return wrapper
 
@@ -117,6 +126,23 @@ def response(
 def errors(*statuses: int) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         _doc(view)["errors"].update(statuses)
+        return view
+
+    return decorator
+
+
+def header(name: str, description: str, *, required: bool = False) -> Callable[[F], F]:
+    """Document a request header the view reads (``Idempotency-Key``)."""
+
+    def decorator(view: F) -> F:
+        param = {
+            "in": "header",
+            "name": name,
+            "required": required,
+            "schema": {"type": "string"},
+            "description": description,
+        }
+        _doc(view).setdefault("headers", []).append(param)
         return view
 
     return decorator
@@ -245,6 +271,7 @@ def _operation(view: F, method: str, path_params: list[dict[str, Any]]) -> dict[
     }
     if description.strip():
         op["description"] = description.strip()
+    op["parameters"].extend(doc.get("headers", []))
     if "query" in doc:
         op["parameters"].append({"in": "query", "schema": type(doc["query"])})
     if "body" in doc:
@@ -252,7 +279,7 @@ def _operation(view: F, method: str, path_params: list[dict[str, Any]]) -> dict[
             ["application/merge-patch+json"] if doc["merge_patch"] else []
         )
         op["requestBody"] = {
-            "required": True,
+            "required": doc.get("body_required", True),
             "content": {t: {"schema": type(doc["body"])} for t in types},
         }
     errors_ = set(doc["errors"]) | {429, 500}

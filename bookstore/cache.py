@@ -28,7 +28,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from bookstore import apidoc
 from bookstore.cache_stores import LocalStore, RedisStore
 from bookstore.http import JSON_TYPE, request_id
-from bookstore.redis_client import get_link
+from bookstore.redis_link import get_link
 
 apidoc.COMMON_HEADERS["X-Cache"] = {
     "description": "`HIT` or `MISS` on public catalog reads (the shared response cache)",

@@ -3,7 +3,7 @@
 Both stores answer ``get(url) -> (generation, entry or None)``, ``put(url, generation,
 entry)`` and ``bump()``; an entry only counts when it was stored under the generation
 that is current now. Neither ever raises: a Redis failure is a miss and is reported to
-the :class:`~bookstore.redis_client.RedisLink` breaker.
+the :class:`~bookstore.redis_link.RedisLink` breaker.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-from bookstore.redis_client import UNAVAILABLE, RedisLink
+from bookstore.redis_link import UNAVAILABLE, RedisLink
 
 GENERATION_KEY = "cache:generation"
 

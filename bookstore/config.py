@@ -10,6 +10,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 DEV_SECRET = "dev-secret-do-not-use-in-production-0123456789"  # noqa: S105
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'bookstore.db'}"
@@ -91,6 +95,10 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
     elif production and (secret == DEV_SECRET or len(secret) < 32):
         raise ConfigError("SECRET_KEY must be a random string of at least 32 characters")
 
+    rounds = _int(env, "BCRYPT_ROUNDS", 12, minimum=4)
+    if rounds > 16 or (production and rounds < 10):
+        raise ConfigError("BCRYPT_ROUNDS must be between 10 and 16 in production (4-16 otherwise)")
+
     database_url = normalise_database_url(_str(env, "DATABASE_URL", DEFAULT_SQLITE_URL))
     redis_url = env.get("REDIS_URL", "").strip() or None
     threads = _int(env, "GUNICORN_THREADS", 4, minimum=1)
@@ -110,6 +118,7 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         )
 
     return {
+        **_webhook_config(env, production),
         "APP_ENV": app_env,
         "TESTING": app_env == "testing",
         "SECRET_KEY": secret,
@@ -117,6 +126,9 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "REDIS_URL": redis_url,
+        "REDIS_TIMEOUT_MS": _int(env, "REDIS_TIMEOUT_MS", 500, minimum=1),
+        "BCRYPT_ROUNDS": rounds,
+        **_jwt_config(env, secret),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024),
         "CORS_ORIGINS": _list(
             env,
@@ -127,7 +139,108 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "CATALOG_MAX_AGE": _int(env, "CATALOG_MAX_AGE", 60),
         "LOG_LEVEL": _str(env, "LOG_LEVEL", "INFO").upper(),
         "PUBLIC_BASE_PATH": "/v1",
+        # How long a stored Idempotency-Key outcome is replayed (the contract says 24 hours).
+        "IDEMPOTENCY_TTL_SECONDS": _int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=1),
         **_rate_limits_and_cache(env),
+    }
+
+
+# -- tokens ----------------------------------------------------------------------------
+
+
+def _jwt_config(env: dict[str, str], secret: str) -> dict[str, Any]:
+    """JWT settings: HS256 with SECRET_KEY, or RS256 with a PEM key pair (text or file)."""
+    algorithm = _str(env, "JWT_ALGORITHM", "HS256").upper()
+    private_pem = public_pem = None
+    if algorithm == "HS256":
+        try:
+            # PyJWT refuses secrets that look like PEM, SSH or JWK keys; fail at start-up
+            # rather than on the first login.
+            jwt.algorithms.HMACAlgorithm(jwt.algorithms.HMACAlgorithm.SHA256).prepare_key(secret)
+        except jwt.InvalidKeyError as exc:
+            raise ConfigError(f"SECRET_KEY cannot be used as an HS256 secret: {exc}") from None
+    elif algorithm == "RS256":
+        private_pem, public_pem = _rsa_pair(env)
+    else:
+        raise ConfigError("JWT_ALGORITHM must be HS256 or RS256")
+    return {
+        "JWT_ALGORITHM": algorithm,
+        "JWT_PRIVATE_KEY": private_pem,
+        "JWT_PUBLIC_KEY": public_pem,
+        "JWT_ISSUER": _str(env, "JWT_ISSUER", "bookstore"),
+        "JWT_AUDIENCE": _str(env, "JWT_AUDIENCE", "bookstore-api"),
+        "JWT_ACCESS_TTL": _int(env, "JWT_ACCESS_TTL", 900, minimum=60),
+        "JWT_REFRESH_TTL": _int(env, "JWT_REFRESH_TTL", 14 * 24 * 3600, minimum=300),
+    }
+
+
+def _pem(env: dict[str, str], name: str) -> bytes | None:
+    """A PEM given inline (``\\n`` escapes allowed) or as a path to a file holding it."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if raw.startswith("-----BEGIN"):
+        return raw.replace("\\n", "\n").encode()
+    try:
+        return Path(raw).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read the key file {raw!r}: {exc.strerror}") from None
+
+
+def _rsa_pair(env: dict[str, str]) -> tuple[str, str]:
+    private_raw = _pem(env, "JWT_PRIVATE_KEY")
+    if private_raw is None:
+        raise ConfigError("JWT_ALGORITHM=RS256 needs JWT_PRIVATE_KEY (PEM text or a file path)")
+    try:
+        private_key = serialization.load_pem_private_key(private_raw, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"JWT_PRIVATE_KEY is not an unencrypted PEM private key: {exc}") from None
+    if not isinstance(private_key, rsa.RSAPrivateKey) or private_key.key_size < 2048:
+        raise ConfigError("JWT_PRIVATE_KEY must be an RSA key of at least 2048 bits")
+    derived = private_key.public_key()
+    public_raw = _pem(env, "JWT_PUBLIC_KEY")
+    if public_raw is not None:
+        try:
+            public_key = serialization.load_pem_public_key(public_raw)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"JWT_PUBLIC_KEY is not a PEM public key: {exc}") from None
+        if (
+            not isinstance(public_key, rsa.RSAPublicKey)
+            or public_key.public_numbers() != derived.public_numbers()
+        ):
+            raise ConfigError("JWT_PUBLIC_KEY does not match JWT_PRIVATE_KEY")
+    private_pem = private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public_pem = derived.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private_pem.decode(), public_pem.decode()
+
+
+def _webhook_config(env: dict[str, str], production: bool) -> dict[str, Any]:
+    connect = _float(env, "WEBHOOK_CONNECT_TIMEOUT", 3.0, minimum=0.1)
+    read = _float(env, "WEBHOOK_READ_TIMEOUT", 10.0, minimum=0.1)
+    lease = _float(env, "WEBHOOK_LEASE_SECONDS", 60.0, minimum=1.0)
+    # A lease shorter than one attempt (up to two connects, then the read) would let a
+    # second worker send the same delivery while the first still waits for the receiver.
+    if lease <= 2 * connect + read:
+        raise ConfigError(
+            "WEBHOOK_LEASE_SECONDS must exceed 2 x WEBHOOK_CONNECT_TIMEOUT + WEBHOOK_READ_TIMEOUT"
+        )
+    return {
+        "WEBHOOK_ALLOW_PRIVATE": _bool(env, "WEBHOOK_ALLOW_PRIVATE", False),
+        "WEBHOOK_REQUIRE_HTTPS": production,
+        "WEBHOOK_CONNECT_TIMEOUT": connect,
+        "WEBHOOK_READ_TIMEOUT": read,
+        "WEBHOOK_LEASE_SECONDS": lease,
+        "WEBHOOK_MAX_ATTEMPTS": _int(env, "WEBHOOK_MAX_ATTEMPTS", 8, minimum=1),
+        "WEBHOOK_BACKOFF_BASE": _float(env, "WEBHOOK_BACKOFF_BASE", 10.0),
+        "WEBHOOK_BACKOFF_CAP": _float(env, "WEBHOOK_BACKOFF_CAP", 3600.0),
+        "WEBHOOK_POLL_INTERVAL": _float(env, "WEBHOOK_POLL_INTERVAL", 1.0, minimum=0.01),
+        "LOW_STOCK_THRESHOLD": _int(env, "LOW_STOCK_THRESHOLD", 5),
     }
 
 

@@ -146,8 +146,10 @@ def _integrity_error(exc: IntegrityError) -> APIError:
     constraint = getattr(getattr(orig, "diag", None), "constraint_name", None) or ""
 
     if pgcode == PG_UNIQUE or "UNIQUE constraint failed" in text:
-        field = _field_from_constraint(constraint) or _field_from_sqlite(text)
-        details = [{"field": field, "code": "DUPLICATE", "message": "Already exists."}]
+        columns = _unique_columns(constraint) if constraint else _unique_columns_sqlite(text)
+        *scope, field = columns or [""]
+        message = f"Already exists for this {', '.join(scope)}." if scope else "Already exists."
+        details = [{"field": field, "code": "DUPLICATE", "message": message}]
         return Conflict("A resource with the same unique value already exists", details=details)
     if pgcode == PG_FOREIGN_KEY or "FOREIGN KEY constraint failed" in text:
         if statement.startswith("DELETE") or "is still referenced" in text:
@@ -160,10 +162,19 @@ def _integrity_error(exc: IntegrityError) -> APIError:
     return BadRequest("The request violates a data constraint")
 
 
-def _field_from_constraint(name: str) -> str:
-    # uq_<table>_<column>[_<column>...] from the naming convention
-    parts = name.split("_", 2)
-    return parts[2].split("_", 1)[-1] if len(parts) == 3 else ""
+def _unique_columns(name: str) -> list[str]:
+    """The columns of a named unique constraint or index, from the models' metadata.
+
+    Parsing ``uq_<table>_<columns>`` cannot tell where a table or column name with an
+    underscore ends, nor split a composite key; the metadata knows.
+    """
+    from bookstore.extensions import db
+
+    for table in db.metadata.tables.values():
+        for item in (*table.constraints, *table.indexes):
+            if item.name == name:
+                return [column.name for column in item.columns]
+    return []
 
 
 def _fk_field(name: str) -> str:
@@ -175,10 +186,10 @@ def _fk_field(name: str) -> str:
     return ""
 
 
-def _field_from_sqlite(text: str) -> str:
-    # "UNIQUE constraint failed: books.isbn"
-    tail = text.rsplit(":", 1)[-1].strip()
-    return tail.split(".", 1)[-1].split(",")[0] if tail else ""
+def _unique_columns_sqlite(text: str) -> list[str]:
+    # "UNIQUE constraint failed: magazines.issn, magazines.issue_number"
+    tail = text.rsplit(":", 1)[-1]
+    return [part.strip().split(".", 1)[-1] for part in tail.split(",") if part.strip()]
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:

@@ -28,7 +28,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from bookstore import apidoc, ratelimit_storage  # noqa: F401 - registers bookstore+redis://
 from bookstore.auth import Identity, current_identity
 from bookstore.errors import APIError, render
-from bookstore.redis_client import get_link
+from bookstore.redis_link import get_link
 
 if TYPE_CHECKING:
     from flask_limiter._limits import RuntimeLimit

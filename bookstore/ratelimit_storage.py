@@ -4,7 +4,7 @@ The stock ``limits`` Redis storage answers a hit with one script call, then Flas
 asks again for the window (remaining, reset) to write the headers: two round trips per
 limit. Here the hit's script also returns the window, which is kept for the rest of the
 request, so the header lookup costs nothing. While Redis is unreachable each process
-counts in memory instead (see :class:`bookstore.redis_client.RedisLink`).
+counts in memory instead (see :class:`bookstore.redis_link.RedisLink`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from flask import has_request_context, request
 from limits.storage import MemoryStorage, RedisStorage
 
-from bookstore.redis_client import UNAVAILABLE, RedisLink
+from bookstore.redis_link import UNAVAILABLE, RedisLink
 
 # The window is a list of hit timestamps, newest first (the layout of the ``limits`` moving
 # window, so its own scripts read it too). Hits that left the window are popped from the

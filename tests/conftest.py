@@ -11,19 +11,24 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 import requests
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import event, text
 
 from bookstore import create_app
 from bookstore.auth import create_access_token
 from bookstore.extensions import db
 from tests import factories
+
+# Fixture modules shared by several test packages.
+pytest_plugins = ["tests.webhook_support"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bookstore_test")
@@ -95,10 +100,26 @@ def _clean_tables(request, app) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _clean_redis() -> Iterator[None]:
-    """Rate-limit counters and cached responses start empty in every test (own Redis db)."""
+    """Empty this run's Redis database after each test (ids restart with the tables)."""
     yield
-    with redis.Redis.from_url(REDIS_URL) as client:
-        client.flushdb()
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def make_app(app) -> Iterator[Callable[..., Flask]]:
+    """Build another app instance on the same database (a restart, or other settings)."""
+    made: list[Flask] = []
+
+    def build(**overrides: Any) -> Flask:
+        made.append(create_app(overrides))
+        return made[-1]
+
+    yield build
+    for other in made:
+        with other.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture
@@ -118,8 +139,21 @@ def app_ctx(app) -> Iterator[None]:
         db.session.remove()
 
 
+class IsolatedClient(FlaskClient):
+    """Each request in its own app context, as under a real server.
+
+    Otherwise a request reuses the test's app context, and with it ``g`` (the cached
+    identity of an earlier request) and the database session.
+    """
+
+    def open(self, *args: Any, **kwargs: Any):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app):
+    app.test_client_class = IsolatedClient
     return app.test_client()
 
 
@@ -178,13 +212,19 @@ class LiveServer:
     """gunicorn with the production config, started on a free port."""
 
     def __init__(self, env: dict[str, str] | None = None, workers: int = 2) -> None:
-        self.port = free_port()
+        # gunicorn inherits this bound socket: a port that was merely free a moment ago can
+        # be taken by another test run's server, which would then answer our requests.
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = ROOT / "instance" / f"gunicorn-{self.port}.log"
         self.env = {
             **os.environ,
             **TEST_ENV,
             "PORT": str(self.port),
+            "BIND": f"fd://{self.sock.fileno()}",
             "WEB_CONCURRENCY": str(workers),
             **(env or {}),
         }
@@ -199,6 +239,7 @@ class LiveServer:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                pass_fds=(self.sock.fileno(),),
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -207,7 +248,8 @@ class LiveServer:
             try:
                 if requests.get(self.url + "/health/live", timeout=1).status_code == 200:
                     return self
-            except (requests.ConnectionError, requests.Timeout):  # workers still booting
+            except (requests.ConnectionError, requests.Timeout):
+                # The socket accepts before gunicorn does: a booting server times out.
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("gunicorn did not become ready")
@@ -220,6 +262,7 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.sock.close()
 
     def worker_pids(self) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 def free_port() -> int:
@@ -62,4 +64,10 @@ class RedisServer:
             self.proc.wait(timeout=10)
 
     def client(self, **kwargs: Any) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=5, **kwargs)
+        return redis.Redis.from_url(self.url, **{"socket_timeout": 5, **kwargs})
+
+    def app_client(self) -> redis.Redis:
+        """Configured like the app's shared client: short timeouts, one immediate retry."""
+        return self.client(
+            socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 1)
+        )

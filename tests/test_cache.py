@@ -13,6 +13,7 @@ from bookstore.extensions import db
 from bookstore.http import request_id
 from bookstore.models import Book
 from tests.helpers import assert_error
+from tests.ordering import caller, place_ok
 
 
 def strip_meta(resp) -> dict:
@@ -101,6 +102,19 @@ def test_writes_outside_views_invalidate_too(client, app_ctx, make):
     db.session.execute(update(Book).where(Book.id == book.id).values(stock=Book.stock - 1))
     db.session.commit()  # a bulk UPDATE through the session, as stock reservations do
     assert client.get(f"/v1/books/{book.id}").get_json()["data"]["stock"] == 4
+
+
+def test_orders_reserving_and_returning_stock_invalidate(client, make):
+    book = make.book(stock=5)
+    path = f"/v1/books/{book.id}"
+    client.get(path)
+    assert client.get(path).headers["X-Cache"] == "HIT"
+    customer = caller(make)
+    order = place_ok(client, customer, (book.id, 2))
+    assert client.get(path).get_json()["data"]["stock"] == 3
+    cancel = client.post(f"/v1/orders/{order['id']}/cancel", headers=customer.with_key())
+    assert cancel.status_code == 200, cancel.get_data(as_text=True)
+    assert client.get(path).get_json()["data"]["stock"] == 5
 
 
 def test_a_write_that_fails_does_not_invalidate(client, admin_headers, make):

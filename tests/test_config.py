@@ -1,21 +1,142 @@
-"""Configuration comes from the environment, and production refuses unsafe defaults."""
+"""Configuration refuses to run with unsafe settings."""
 
 from __future__ import annotations
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from bookstore.config import DEV_SECRET, ConfigError, load_config
 
+GOOD_SECRET = "k" * 20 + "-production-secret-0123456789"
 
-def test_production_requires_a_real_secret():
-    with pytest.raises(ConfigError):
-        load_config({"APP_ENV": "production"})
-    with pytest.raises(ConfigError):
-        load_config({"APP_ENV": "production", "SECRET_KEY": DEV_SECRET})
-    with pytest.raises(ConfigError):
-        load_config({"APP_ENV": "production", "SECRET_KEY": "short"})
-    cfg = load_config({"APP_ENV": "production", "SECRET_KEY": "x" * 40})
-    assert cfg["CORS_ORIGINS"] == [] and cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+
+def production(**env: str) -> dict:
+    return load_config({"APP_ENV": "production", **env})
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [None, "", "   ", "short", "x" * 31, DEV_SECRET],
+    ids=["missing", "empty", "blank", "short", "31 chars", "the development default"],
+)
+def test_production_refuses_a_missing_short_or_default_secret(secret):
+    env = {} if secret is None else {"SECRET_KEY": secret}
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        production(**env)
+
+
+def test_production_starts_with_a_real_secret():
+    config = production(SECRET_KEY=GOOD_SECRET)
+    assert config["SECRET_KEY"] == GOOD_SECRET
+    assert config["BCRYPT_ROUNDS"] == 12
+    assert config["JWT_ALGORITHM"] == "HS256"
+    assert config["JWT_ACCESS_TTL"] == 900
+
+
+def test_development_falls_back_to_the_dev_secret():
+    assert load_config({"APP_ENV": "development"})["SECRET_KEY"] == DEV_SECRET
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        '{"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"}',
+        "-----BEGIN PUBLIC KEY-----\nAAAA" + "A" * 40 + "\n-----END PUBLIC KEY-----",
+    ],
+    ids=["JWK", "PEM"],
+)
+def test_a_key_shaped_secret_is_refused_for_hs256(secret):
+    with pytest.raises(ConfigError, match="HS256"):
+        load_config({"APP_ENV": "testing", "SECRET_KEY": secret})
+
+
+@pytest.mark.parametrize(
+    ("env", "rounds"),
+    [({}, 12), ({"BCRYPT_ROUNDS": "13"}, 13)],
+)
+def test_bcrypt_rounds(env, rounds):
+    assert production(SECRET_KEY=GOOD_SECRET, **env)["BCRYPT_ROUNDS"] == rounds
+
+
+@pytest.mark.parametrize(
+    ("app_env", "rounds"),
+    [("production", "8"), ("production", "17"), ("testing", "3"), ("testing", "abc")],
+)
+def test_bcrypt_rounds_out_of_range_are_refused(app_env, rounds):
+    with pytest.raises(ConfigError, match="BCRYPT_ROUNDS"):
+        load_config({"APP_ENV": app_env, "SECRET_KEY": GOOD_SECRET, "BCRYPT_ROUNDS": rounds})
+
+
+def _pem_pair(key) -> tuple[str, str]:
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+@pytest.fixture(scope="module")
+def rsa_pem() -> tuple[str, str]:
+    return _pem_pair(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
+def test_rs256_from_inline_pem_with_escaped_newlines(rsa_pem):
+    private, public = rsa_pem
+    config = production(
+        SECRET_KEY=GOOD_SECRET,
+        JWT_ALGORITHM="rs256",
+        JWT_PRIVATE_KEY=private.replace("\n", "\\n"),
+        JWT_PUBLIC_KEY=public,
+    )
+    assert config["JWT_ALGORITHM"] == "RS256"
+    assert config["JWT_PUBLIC_KEY"] == public
+
+
+def test_rs256_derives_the_public_key_and_reads_files(rsa_pem, tmp_path):
+    private, public = rsa_pem
+    path = tmp_path / "private.pem"
+    path.write_text(private)
+    config = production(SECRET_KEY=GOOD_SECRET, JWT_ALGORITHM="RS256", JWT_PRIVATE_KEY=str(path))
+    assert config["JWT_PUBLIC_KEY"] == public
+
+
+def test_rs256_configuration_errors(rsa_pem, tmp_path):
+    private, public = rsa_pem
+    other_public = _pem_pair(rsa.generate_private_key(public_exponent=65537, key_size=2048))[1]
+    # Deliberately weak: the configuration must refuse it.
+    small = _pem_pair(rsa.generate_private_key(public_exponent=65537, key_size=1024))[0]  # noqa: S505
+    ec_key = _pem_pair(ec.generate_private_key(ec.SECP256R1()))[0]
+    cases = [
+        ({}, "needs JWT_PRIVATE_KEY"),
+        ({"JWT_PRIVATE_KEY": str(tmp_path / "missing.pem")}, "cannot read"),
+        (
+            {"JWT_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----"},
+            "not an unencrypted PEM",
+        ),
+        ({"JWT_PRIVATE_KEY": small}, "at least 2048"),
+        ({"JWT_PRIVATE_KEY": ec_key}, "RSA key"),
+        ({"JWT_PRIVATE_KEY": private, "JWT_PUBLIC_KEY": other_public}, "does not match"),
+        (
+            {
+                "JWT_PRIVATE_KEY": private,
+                "JWT_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\nx\n-----END PUBLIC KEY-----",
+            },
+            "not a PEM public key",
+        ),
+    ]
+    for env, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            production(SECRET_KEY=GOOD_SECRET, JWT_ALGORITHM="RS256", **env)
+
+
+def test_unknown_algorithm_is_refused():
+    with pytest.raises(ConfigError, match="JWT_ALGORITHM"):
+        production(SECRET_KEY=GOOD_SECRET, JWT_ALGORITHM="none")
 
 
 def test_development_defaults_are_embedded():
@@ -38,3 +159,31 @@ def test_postgres_scheme_normalised_and_pool_sized_to_threads():
     )
     assert cfg["SQLALCHEMY_DATABASE_URI"] == "postgresql://u@h/db"
     assert cfg["SQLALCHEMY_ENGINE_OPTIONS"]["pool_size"] == 7
+
+
+def test_webhook_settings_and_their_safety_rules():
+    dev = load_config({"APP_ENV": "development"})
+    assert dev["WEBHOOK_ALLOW_PRIVATE"] is False and dev["WEBHOOK_REQUIRE_HTTPS"] is False
+    assert (dev["WEBHOOK_MAX_ATTEMPTS"], dev["WEBHOOK_BACKOFF_BASE"]) == (8, 10.0)
+    assert dev["LOW_STOCK_THRESHOLD"] == 5
+    prod = load_config({"APP_ENV": "production", "SECRET_KEY": "x" * 40})
+    assert prod["WEBHOOK_REQUIRE_HTTPS"] is True
+    custom = load_config(
+        {"APP_ENV": "development", "WEBHOOK_ALLOW_PRIVATE": "true", "WEBHOOK_BACKOFF_BASE": "0.5"}
+    )
+    assert custom["WEBHOOK_ALLOW_PRIVATE"] is True and custom["WEBHOOK_BACKOFF_BASE"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"WEBHOOK_LEASE_SECONDS": "15"},  # not longer than 2 x connect (3) + read (10)
+        {"WEBHOOK_READ_TIMEOUT": "nan"},
+        {"WEBHOOK_BACKOFF_BASE": "-1"},
+        {"WEBHOOK_MAX_ATTEMPTS": "0"},
+        {"WEBHOOK_ALLOW_PRIVATE": "maybe"},
+    ],
+)
+def test_bad_webhook_settings_are_refused(env):
+    with pytest.raises(ConfigError):
+        load_config({"APP_ENV": "development", **env})

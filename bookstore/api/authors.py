@@ -5,24 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, select
 
 from bookstore import apidoc
 from bookstore.api.books import BOOK_LIST, book_list_response, books
 from bookstore.api.resource import (
-    assign,
-    catalog_cache_control,
-    escape_like,
-    locked_for_write,
-    replacement,
+    CREATED_HEADERS,
+    catalog_item,
+    catalog_list,
+    create_resource,
+    delete_resource,
+    ilike_any,
+    replace_resource,
     row_or_404,
+    update_resource,
+    where_between,
 )
 from bookstore.auth import admin_required
 from bookstore.errors import NotFound
 from bookstore.extensions import db
-from bookstore.http import collection_response, no_content, resource_response
 from bookstore.models import Author
-from bookstore.pagination import ListSpec, paginate, select_fields
+from bookstore.pagination import ListSpec, paginate
 from bookstore.schemas.author import (
     AuthorListQuery,
     AuthorSchema,
@@ -30,6 +33,7 @@ from bookstore.schemas.author import (
     author_schema,
 )
 from bookstore.schemas.book import AuthorBooksQuery, BookSchema
+from bookstore.services.idempotency import idempotent
 from bookstore.validation import format_datetime
 
 bp = Blueprint("authors", __name__)
@@ -57,19 +61,10 @@ def author_to_dict(row: Any) -> dict[str, Any]:
 def _filtered(query: dict[str, Any]):
     stmt = select(authors)
     if "name" in query:
-        stmt = stmt.where(authors.c.name.ilike(f"%{escape_like(query['name'])}%", escape="\\"))
-    if "born_from" in query:
-        stmt = stmt.where(authors.c.birth_year >= query["born_from"])
-    if "born_to" in query:
-        stmt = stmt.where(authors.c.birth_year <= query["born_to"])
+        stmt = stmt.where(ilike_any(query["name"], authors.c.name))
+    stmt = where_between(stmt, authors.c.birth_year, query, "born_from", "born_to")
     if "q" in query:
-        pattern = f"%{escape_like(query['q'])}%"
-        stmt = stmt.where(
-            or_(
-                authors.c.name.ilike(pattern, escape="\\"),
-                authors.c.bio.ilike(pattern, escape="\\"),
-            )
-        )
+        stmt = stmt.where(ilike_any(query["q"], authors.c.name, authors.c.bio))
     return stmt
 
 
@@ -79,18 +74,14 @@ def _filtered(query: dict[str, Any]):
 def list_authors(query: dict[str, Any]):
     """List authors."""
     page = paginate(_filtered(query), query, AUTHOR_LIST, "/v1/authors")
-    items = [select_fields(author_to_dict(row), page.fields) for row in page.rows]
-    return collection_response(
-        items, page.pagination, page.links, cache_control=catalog_cache_control()
-    )
+    return catalog_list(page, author_to_dict)
 
 
 @bp.get("/authors/<int:author_id>")
 @apidoc.response(AuthorSchema)
 def get_author(author_id: int):
     """Get one author."""
-    row = row_or_404(authors, author_id)
-    return resource_response(author_to_dict(row), cache_control=catalog_cache_control())
+    return catalog_item(author_to_dict(row_or_404(authors, author_id)))
 
 
 @bp.get("/authors/<int:author_id>/books")
@@ -110,15 +101,12 @@ def list_author_books(author_id: int, query: dict[str, Any]):
 @bp.post("/authors")
 @admin_required
 @apidoc.body(AuthorSchema)
-@apidoc.response(AuthorSchema, 201, description="Created", headers={"Location": "string"})
+@idempotent()
+@apidoc.response(AuthorSchema, 201, description="Created", headers=CREATED_HEADERS)
 @apidoc.errors(409)
 def create_author(body: dict[str, Any]):
     """Create an author."""
-    author = Author(**body)
-    db.session.add(author)
-    db.session.commit()
-    data = author_to_dict(author)
-    return resource_response(data, status=201, location=data["_links"]["self"])
+    return create_resource(Author, body, author_to_dict)
 
 
 @bp.put("/authors/<int:author_id>")
@@ -127,10 +115,7 @@ def create_author(body: dict[str, Any]):
 @apidoc.response(AuthorSchema)
 def replace_author(author_id: int, body: dict[str, Any]):
     """Replace an author (every required field must be present)."""
-    author = locked_for_write(Author, author_id, author_to_dict)
-    assign(author, replacement(author_schema.fields, body))
-    db.session.commit()
-    return resource_response(author_to_dict(author))
+    return replace_resource(Author, author_id, body, author_schema.fields, author_to_dict)
 
 
 @bp.patch("/authors/<int:author_id>")
@@ -139,10 +124,7 @@ def replace_author(author_id: int, body: dict[str, Any]):
 @apidoc.response(AuthorSchema)
 def update_author(author_id: int, body: dict[str, Any]):
     """Update an author with a JSON merge patch."""
-    author = locked_for_write(Author, author_id, author_to_dict)
-    assign(author, body)
-    db.session.commit()
-    return resource_response(author_to_dict(author))
+    return update_resource(Author, author_id, body, author_to_dict)
 
 
 @bp.delete("/authors/<int:author_id>")
@@ -151,7 +133,4 @@ def update_author(author_id: int, body: dict[str, Any]):
 @apidoc.errors(409)
 def delete_author(author_id: int):
     """Delete an author; 409 RESOURCE_IN_USE while they have books."""
-    author = locked_for_write(Author, author_id, author_to_dict)
-    db.session.delete(author)
-    db.session.commit()
-    return no_content()
+    return delete_resource(Author, author_id, author_to_dict)

@@ -9,17 +9,23 @@ from sqlalchemy import Select, exists, func, literal_column, or_, select
 
 from bookstore import apidoc
 from bookstore.api.resource import (
-    assign,
+    CREATED_HEADERS,
     catalog_cache_control,
-    escape_like,
+    catalog_item,
+    create_resource,
+    delete_resource,
+    ilike_any,
     is_postgres,
-    locked_for_write,
-    replacement,
+    replace_resource,
     row_or_404,
+    update_resource,
+    where_between,
+    where_equal,
+    where_in_stock,
 )
 from bookstore.auth import admin_required
 from bookstore.extensions import db
-from bookstore.http import collection_response, no_content, resource_response
+from bookstore.http import collection_response
 from bookstore.models import Author, Book
 from bookstore.pagination import ListSpec, Page, paginate, parse_fields, select_fields
 from bookstore.schemas.book import (
@@ -29,6 +35,8 @@ from bookstore.schemas.book import (
     book_patch_schema,
     book_schema,
 )
+from bookstore.services import outbox
+from bookstore.services.idempotency import idempotent
 from bookstore.validation import format_datetime, format_money
 
 bp = Blueprint("books", __name__)
@@ -64,42 +72,39 @@ def book_to_dict(row: Any) -> dict[str, Any]:
     }
 
 
+class _BookEvents:
+    """book.created / updated / deleted / low_stock, written to the outbox with the change."""
+
+    def created(self, data: dict[str, Any]) -> None:
+        outbox.emit("book.created", data)
+
+    def updated(self, obj: Any, before: dict[str, Any], after: dict[str, Any]) -> None:
+        outbox.emit("book.updated", after)
+        outbox.emit_low_stock_if_crossed(obj, before["stock"])
+
+    def deleted(self, data: dict[str, Any]) -> None:
+        outbox.emit("book.deleted", data)
+
+
+BOOK_EVENTS = _BookEvents()
+
+
 def _search(stmt: Select[Any], text: str) -> Select[Any]:
     if is_postgres():
         # books.search_vector is kept by a trigger from title, description and author name.
         tsquery = func.websearch_to_tsquery("english", text)
         return stmt.where(literal_column("books.search_vector").op("@@")(tsquery))
-    pattern = f"%{escape_like(text)}%"
-    by_author = exists().where(
-        authors.c.id == books.c.author_id, authors.c.name.ilike(pattern, escape="\\")
-    )
-    return stmt.where(
-        or_(
-            books.c.title.ilike(pattern, escape="\\"),
-            books.c.description.ilike(pattern, escape="\\"),
-            by_author,
-        )
-    )
+    by_author = exists().where(authors.c.id == books.c.author_id, ilike_any(text, authors.c.name))
+    return stmt.where(or_(ilike_any(text, books.c.title, books.c.description), by_author))
 
 
 def _filtered(query: dict[str, Any]) -> Select[Any]:
-    stmt = select(books)
-    equal = ("category", "author_id", "publication_year", "isbn")
-    for name in equal:
-        if name in query:
-            stmt = stmt.where(books.c[name] == query[name])
-    if "year_from" in query:
-        stmt = stmt.where(books.c.publication_year >= query["year_from"])
-    if "year_to" in query:
-        stmt = stmt.where(books.c.publication_year <= query["year_to"])
-    if "min_price" in query:
-        stmt = stmt.where(books.c.price >= query["min_price"])
-    if "max_price" in query:
-        stmt = stmt.where(books.c.price <= query["max_price"])
-    if query.get("in_stock") is True:
-        stmt = stmt.where(books.c.stock > 0)
-    elif query.get("in_stock") is False:
-        stmt = stmt.where(books.c.stock == 0)
+    stmt = where_equal(
+        select(books), books, query, ("category", "author_id", "publication_year", "isbn")
+    )
+    stmt = where_between(stmt, books.c.publication_year, query, "year_from", "year_to")
+    stmt = where_between(stmt, books.c.price, query, "min_price", "max_price")
+    stmt = where_in_stock(stmt, books.c.stock, query.get("in_stock"))
     if "q" in query:
         stmt = _search(stmt, query["q"])
     return stmt
@@ -145,22 +150,18 @@ def get_book(book_id: int, query: dict[str, Any]):
     item = book_to_dict(row_or_404(books, book_id))
     if query.get("include") == "author":
         embed_authors([item])
-    item = select_fields(item, parse_fields(query.get("fields"), BOOK_LIST))
-    return resource_response(item, cache_control=catalog_cache_control())
+    return catalog_item(item, parse_fields(query.get("fields"), BOOK_LIST))
 
 
 @bp.post("/books")
 @admin_required
 @apidoc.body(BookSchema)
-@apidoc.response(BookSchema, 201, description="Created", headers={"Location": "string"})
+@idempotent()
+@apidoc.response(BookSchema, 201, description="Created", headers=CREATED_HEADERS)
 @apidoc.errors(409)
 def create_book(body: dict[str, Any]):
     """Create a book."""
-    book = Book(**body)
-    db.session.add(book)
-    db.session.commit()
-    data = book_to_dict(book)
-    return resource_response(data, status=201, location=data["_links"]["self"])
+    return create_resource(Book, body, book_to_dict, BOOK_EVENTS)
 
 
 @bp.put("/books/<int:book_id>")
@@ -170,10 +171,7 @@ def create_book(body: dict[str, Any]):
 @apidoc.errors(409)
 def replace_book(book_id: int, body: dict[str, Any]):
     """Replace a book (every required field must be present)."""
-    book = locked_for_write(Book, book_id, book_to_dict)
-    assign(book, replacement(book_schema.fields, body))
-    db.session.commit()
-    return resource_response(book_to_dict(book))
+    return replace_resource(Book, book_id, body, book_schema.fields, book_to_dict, BOOK_EVENTS)
 
 
 @bp.patch("/books/<int:book_id>")
@@ -183,10 +181,7 @@ def replace_book(book_id: int, body: dict[str, Any]):
 @apidoc.errors(409)
 def update_book(book_id: int, body: dict[str, Any]):
     """Update a book with a JSON merge patch."""
-    book = locked_for_write(Book, book_id, book_to_dict)
-    assign(book, body)
-    db.session.commit()
-    return resource_response(book_to_dict(book))
+    return update_resource(Book, book_id, body, book_to_dict, BOOK_EVENTS)
 
 
 @bp.delete("/books/<int:book_id>")
@@ -194,7 +189,4 @@ def update_book(book_id: int, body: dict[str, Any]):
 @apidoc.response(None, 204, description="Deleted")
 def delete_book(book_id: int):
     """Delete a book."""
-    book = locked_for_write(Book, book_id, book_to_dict)
-    db.session.delete(book)
-    db.session.commit()
-    return no_content()
+    return delete_resource(Book, book_id, book_to_dict, BOOK_EVENTS)

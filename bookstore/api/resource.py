@@ -1,18 +1,35 @@
-"""Helpers shared by the catalog blueprints: lookups, conditional writes, cache headers."""
+"""Helpers shared by the catalog blueprints: lookups, filters, writes and their responses.
+
+Every catalog resource reads with Core (a select and a plain dict dump) and writes through
+the ORM with one commit per request; the functions here are those steps, written once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol, TypeVar
 
-from flask import current_app
-from sqlalchemy import Table, select
+from flask import Response, current_app
+from sqlalchemy import ColumnElement, Select, Table, bindparam, or_, select
 
 from bookstore.errors import NotFound, PreconditionFailed
 from bookstore.extensions import db
-from bookstore.http import etag_for, if_match_satisfied
+from bookstore.fastdb import FastSelect
+from bookstore.http import (
+    collection_response,
+    etag_for,
+    if_match_satisfied,
+    no_content,
+    resource_response,
+)
+from bookstore.pagination import Page, select_fields
+from bookstore.services import transaction
+from bookstore.services.idempotency import REPLAYED_HEADER
 
 M = TypeVar("M")
+# Documented on every catalog 201: where the new resource lives, and whether it is a replay.
+CREATED_HEADERS = {"Location": "string", REPLAYED_HEADER: "string"}
+ToDict = Callable[[Any], dict[str, Any]]
 
 
 def catalog_cache_control() -> str:
@@ -23,17 +40,82 @@ def is_postgres() -> bool:
     return db.engine.dialect.name == "postgresql"
 
 
+# -- reads ---------------------------------------------------------------------------
+
+_by_id: dict[str, FastSelect] = {}
+
+
 def row_or_404(table: Table, resource_id: int) -> Any:
-    """Read one row with Core (no ORM entity loading on the read path)."""
-    row = db.session.execute(select(table).where(table.c.id == resource_id)).first()
+    """Read one row on the lean path (no ORM entity loading, no transaction)."""
+    query = _by_id.get(table.name)
+    if query is None:
+        query = _by_id[table.name] = FastSelect(select(table).where(table.c.id == bindparam("id")))
+    row = query.first(id=resource_id)
     if row is None:
         raise NotFound()
     return row
 
 
-def locked_for_write(
-    model: type[M], resource_id: int, to_dict: Callable[[Any], Mapping[str, Any]]
-) -> M:
+def catalog_item(item: dict[str, Any], wanted: set[str] | None = None) -> Response:
+    """One catalog resource, publicly cacheable, optionally cut to ``fields=``."""
+    return resource_response(select_fields(item, wanted), cache_control=catalog_cache_control())
+
+
+def catalog_list(page: Page, to_dict: ToDict) -> Response:
+    """One page of a catalog collection, publicly cacheable, cut to ``fields=``."""
+    items = [select_fields(to_dict(row), page.fields) for row in page.rows]
+    return collection_response(
+        items, page.pagination, page.links, cache_control=catalog_cache_control()
+    )
+
+
+# -- filters -------------------------------------------------------------------------
+
+
+def where_equal(
+    stmt: Select[Any], table: Table, query: Mapping[str, Any], names: Iterable[str]
+) -> Select[Any]:
+    """``?category=x&isbn=y``: each parameter given must equal its column."""
+    for name in names:
+        if name in query:
+            stmt = stmt.where(table.c[name] == query[name])
+    return stmt
+
+
+def where_between(
+    stmt: Select[Any], column: ColumnElement[Any], query: Mapping[str, Any], low: str, high: str
+) -> Select[Any]:
+    """Inclusive range filter from two optional parameters (``min_price``/``max_price``)."""
+    if low in query:
+        stmt = stmt.where(column >= query[low])
+    if high in query:
+        stmt = stmt.where(column <= query[high])
+    return stmt
+
+
+def where_in_stock(stmt: Select[Any], column: ColumnElement[Any], in_stock: Any) -> Select[Any]:
+    """``in_stock=true``: stock above zero; ``false``: sold out; absent: no filter."""
+    if in_stock is True:
+        return stmt.where(column > 0)
+    if in_stock is False:
+        return stmt.where(column == 0)
+    return stmt
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def ilike_any(text: str, *columns: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Case-insensitive substring match on any of ``columns``, wildcards in ``text`` escaped."""
+    pattern = f"%{escape_like(text)}%"
+    return or_(*(column.ilike(pattern, escape="\\") for column in columns))
+
+
+# -- writes --------------------------------------------------------------------------
+
+
+def locked_for_write(model: type[M], resource_id: int, to_dict: ToDict) -> M:
     """Load and lock the row, then honour ``If-Match`` against its current ETag (412)."""
     obj = db.session.get(model, resource_id, with_for_update=True)
     if obj is None:
@@ -63,5 +145,71 @@ def replacement(schema_fields: Mapping[str, Any], data: Mapping[str, Any]) -> di
     return out
 
 
-def escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+class ChangeHooks(Protocol):
+    """Called inside the write's transaction, before its one commit (outbox events)."""
+
+    def created(self, data: dict[str, Any]) -> None: ...
+    def updated(self, obj: Any, before: dict[str, Any], after: dict[str, Any]) -> None: ...
+    def deleted(self, data: dict[str, Any]) -> None: ...
+
+
+def create_resource(
+    model: type[M], body: Mapping[str, Any], to_dict: ToDict, hooks: ChangeHooks | None = None
+) -> Response:
+    """POST: insert, commit, 201 with ``Location``; constraint violations map centrally."""
+    obj = model(**body)
+    db.session.add(obj)
+    db.session.flush()  # the id and timestamps belong in the representation and events
+    data = to_dict(obj)
+    if hooks:
+        hooks.created(data)
+    transaction.commit()
+    return resource_response(data, status=201, location=data["_links"]["self"])
+
+
+def _changed(obj: Any, to_dict: ToDict, hooks: ChangeHooks | None, apply: Callable[[], None]):
+    before = to_dict(obj)
+    apply()
+    db.session.flush()
+    after = to_dict(obj)
+    if hooks and after != before:
+        hooks.updated(obj, before, after)
+    transaction.commit()
+    return resource_response(after)
+
+
+def replace_resource(
+    model: type[M],
+    resource_id: int,
+    body: Mapping[str, Any],
+    schema_fields: Mapping[str, Any],
+    to_dict: ToDict,
+    hooks: ChangeHooks | None = None,
+) -> Response:
+    """PUT: the body becomes the whole resource (absent optional fields take defaults)."""
+    obj = locked_for_write(model, resource_id, to_dict)
+    return _changed(obj, to_dict, hooks, lambda: assign(obj, replacement(schema_fields, body)))
+
+
+def update_resource(
+    model: type[M],
+    resource_id: int,
+    body: Mapping[str, Any],
+    to_dict: ToDict,
+    hooks: ChangeHooks | None = None,
+) -> Response:
+    """PATCH (JSON merge patch): only the fields sent change."""
+    obj = locked_for_write(model, resource_id, to_dict)
+    return _changed(obj, to_dict, hooks, lambda: assign(obj, body))
+
+
+def delete_resource(
+    model: type[M], resource_id: int, to_dict: ToDict, hooks: ChangeHooks | None = None
+) -> Response:
+    """DELETE: 204; a row still referenced elsewhere is 409 ``RESOURCE_IN_USE`` centrally."""
+    obj = locked_for_write(model, resource_id, to_dict)
+    if hooks:
+        hooks.deleted(to_dict(obj))
+    db.session.delete(obj)
+    transaction.commit()
+    return no_content()

@@ -13,6 +13,7 @@ from bookstore.auth.tokens import Identity, identity_from_access_token
 from bookstore.errors import Forbidden, Unauthorized
 
 F = Callable[..., Any]
+IDENTITY_KEY = "bookstore.identity"
 
 
 def _bearer() -> str | None:
@@ -28,12 +29,16 @@ def _bearer() -> str | None:
 
 
 def current_identity() -> Identity | None:
-    """The verified caller, or None when no token was sent (cached per request)."""
+    """The verified caller, or None when no token was sent (cached per request).
+
+    Cached in the WSGI environ rather than ``g``: ``g`` lives as long as the app context,
+    which a test (or a CLI task) may keep across several requests.
+    """
     environ = request.environ
-    if "bookstore.identity" not in environ:
+    if IDENTITY_KEY not in environ:
         token = _bearer()
-        environ["bookstore.identity"] = authenticate(token) if token else None
-    return environ["bookstore.identity"]
+        environ[IDENTITY_KEY] = authenticate(token) if token else None
+    return environ[IDENTITY_KEY]
 
 
 def authenticate(token: str) -> Identity:

@@ -1,4 +1,10 @@
-"""JWT access tokens: issued with every required claim, decoded with a pinned algorithm."""
+"""JWTs: issued with every required claim, decoded with a pinned algorithm.
+
+Access tokens live 15 minutes and carry ``sub``, ``role``, ``jti``, ``iat``, ``exp``,
+``iss``, ``aud``, ``type`` plus ``sid`` (the login session, i.e. the refresh-token family)
+and ``ver`` (the user's token version when issued, see ``auth.checks``). Refresh tokens are
+JWTs of ``type`` "refresh" whose hash is also stored server-side (``services.sessions``).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from flask import current_app
+from cryptography.hazmat.primitives import serialization
+from flask import Flask, current_app
 
 from bookstore.errors import Unauthorized
 
 REQUIRED_CLAIMS = ["sub", "role", "jti", "iat", "exp", "iss", "aud", "type"]
+# Our own claims are required too: a token without them was not issued by this service.
+TYPE_CLAIMS = {"access": ["sid", "ver"], "refresh": ["sid"]}
 
 
 @dataclass(frozen=True)
@@ -23,68 +32,143 @@ class Identity:
     role: str
     jti: str
     expires_at: int
+    issued_at: int = 0
+    session_id: str = ""
+    version: int = 0
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
 
 
-def _settings() -> dict[str, Any]:
-    cfg = current_app.config
-    return {
-        "algorithm": cfg.get("JWT_ALGORITHM", "HS256"),
-        "signing_key": cfg.get("JWT_PRIVATE_KEY") or cfg["SECRET_KEY"],
-        "verify_key": cfg.get("JWT_PUBLIC_KEY") or cfg["SECRET_KEY"],
-        "issuer": cfg.get("JWT_ISSUER", "bookstore"),
-        "audience": cfg.get("JWT_AUDIENCE", "bookstore-api"),
-        "access_ttl": cfg.get("JWT_ACCESS_TTL", 900),
-    }
+@dataclass(frozen=True)
+class JWTSettings:
+    algorithm: str
+    signing_key: Any
+    verify_key: Any
+    issuer: str
+    audience: str
+    access_ttl: int
+    refresh_ttl: int
+
+
+def _build_settings(app: Flask) -> JWTSettings:
+    cfg = app.config
+    algorithm = cfg.get("JWT_ALGORITHM", "HS256")
+    if algorithm == "RS256":
+        # Parse the PEMs once: PyJWT would otherwise re-parse them on every call.
+        signing_key: Any = serialization.load_pem_private_key(
+            cfg["JWT_PRIVATE_KEY"].encode(), password=None
+        )
+        verify_key: Any = signing_key.public_key()
+    else:
+        signing_key = verify_key = cfg["SECRET_KEY"]
+    return JWTSettings(
+        algorithm=algorithm,
+        signing_key=signing_key,
+        verify_key=verify_key,
+        issuer=cfg.get("JWT_ISSUER", "bookstore"),
+        audience=cfg.get("JWT_AUDIENCE", "bookstore-api"),
+        access_ttl=cfg.get("JWT_ACCESS_TTL", 900),
+        refresh_ttl=cfg.get("JWT_REFRESH_TTL", 14 * 24 * 3600),
+    )
+
+
+def settings() -> JWTSettings:
+    """The app's token settings, built once per app (keys parsed once)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    cached = app.extensions.get("bookstore_jwt")
+    if cached is None:
+        cached = app.extensions["bookstore_jwt"] = _build_settings(app)
+    return cached
+
+
+def now_ts() -> int:
+    return int(dt.datetime.now(dt.UTC).timestamp())
 
 
 def encode_token(
     user_id: int, role: str, token_type: str, ttl: int, **extra: Any
-) -> tuple[str, dict]:
-    s = _settings()
-    now = int(dt.datetime.now(dt.UTC).timestamp())
+) -> tuple[str, dict[str, Any]]:
+    s = settings()
+    now = now_ts()
     claims = {
         "sub": str(user_id),
         "role": role,
         "jti": uuid.uuid4().hex,
         "iat": now,
         "exp": now + ttl,
-        "iss": s["issuer"],
-        "aud": s["audience"],
+        "iss": s.issuer,
+        "aud": s.audience,
         "type": token_type,
         **extra,
     }
-    return jwt.encode(claims, s["signing_key"], algorithm=s["algorithm"]), claims
+    return jwt.encode(claims, s.signing_key, algorithm=s.algorithm), claims
 
 
-def create_access_token(user_id: int, role: str) -> str:
-    return encode_token(user_id, role, "access", _settings()["access_ttl"])[0]
+def new_session_id() -> str:
+    return uuid.uuid4().hex
+
+
+def create_access_token(
+    user_id: int, role: str, *, version: int = 0, session_id: str | None = None
+) -> str:
+    """A 15-minute access token; ``session_id`` ties it to a refresh family (logout)."""
+    extra = {"sid": session_id or new_session_id(), "ver": version}
+    return encode_token(user_id, role, "access", settings().access_ttl, **extra)[0]
+
+
+def create_refresh_token(user_id: int, role: str, session_id: str) -> tuple[str, dict[str, Any]]:
+    return encode_token(user_id, role, "refresh", settings().refresh_ttl, sid=session_id)
 
 
 def decode_token(token: str, token_type: str) -> dict[str, Any]:
     """Verify signature, algorithm, issuer, audience, expiry, every claim and the type."""
-    s = _settings()
+    s = settings()
     try:
         claims = jwt.decode(
             token,
-            s["verify_key"],
-            algorithms=[s["algorithm"]],
-            audience=s["audience"],
-            issuer=s["issuer"],
-            options={"require": REQUIRED_CLAIMS},
+            s.verify_key,
+            algorithms=[s.algorithm],
+            audience=s.audience,
+            issuer=s.issuer,
+            options={"require": REQUIRED_CLAIMS + TYPE_CLAIMS.get(token_type, [])},
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("The token has expired", code="TOKEN_EXPIRED") from None
     except jwt.PyJWTError:
         raise Unauthorized("The token is invalid", code="INVALID_TOKEN") from None
-    if claims.get("type") != token_type or not str(claims.get("sub", "")).isdigit():
+    if not _well_formed(claims, token_type):
         raise Unauthorized("The token is invalid", code="INVALID_TOKEN")
     return claims
 
 
+def _well_formed(claims: dict[str, Any], token_type: str) -> bool:
+    sub, ver = claims.get("sub"), claims.get("ver", 0)
+    return (
+        claims.get("type") == token_type
+        and isinstance(sub, str)
+        and sub.isascii()
+        and sub.isdigit()
+        and len(sub) < 19
+        and isinstance(claims.get("role"), str)
+        and isinstance(claims.get("jti"), str)
+        and 0 < len(claims["jti"]) <= 64
+        and isinstance(claims.get("sid"), str)
+        and 0 < len(claims["sid"]) <= 64
+        and isinstance(ver, int)
+        and not isinstance(ver, bool)
+    )
+
+
 def identity_from_access_token(token: str) -> Identity:
     claims = decode_token(token, "access")
-    return Identity(int(claims["sub"]), str(claims["role"]), str(claims["jti"]), int(claims["exp"]))
+    return Identity(
+        user_id=int(claims["sub"]),
+        role=claims["role"],
+        jti=claims["jti"],
+        expires_at=int(claims["exp"]),
+        issued_at=int(claims["iat"]),
+        session_id=claims["sid"],
+        version=claims["ver"],
+    )

@@ -2,7 +2,30 @@
 
 from bookstore.models.author import Author
 from bookstore.models.book import Book
+from bookstore.models.idempotency import IdempotencyKey
 from bookstore.models.magazine import Magazine
+from bookstore.models.order import Order, OrderItem
+from bookstore.models.token import RefreshToken, RevokedToken
 from bookstore.models.user import User
+from bookstore.models.webhook import (
+    DeliveryAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
 
-__all__ = ["Author", "Book", "Magazine", "User"]
+__all__ = [
+    "Author",
+    "Book",
+    "DeliveryAttempt",
+    "IdempotencyKey",
+    "Magazine",
+    "Order",
+    "OrderItem",
+    "RefreshToken",
+    "RevokedToken",
+    "User",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
+]

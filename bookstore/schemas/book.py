@@ -4,7 +4,7 @@ from marshmallow import Schema, fields, validate, validates_schema
 
 from bookstore.pagination import ListQuery
 from bookstore.schemas.author import AuthorSchema
-from bookstore.schemas.common import ensure_range, include_field, non_negative_int
+from bookstore.schemas.common import FieldsQuery, ensure_range, include_field, non_negative_int
 from bookstore.validation import ISBN, Money, Text, UTCDateTime, not_in_future_year
 
 YEAR = [validate.Range(1400, 9999), not_in_future_year]
@@ -42,8 +42,7 @@ class BookPatchSchema(BookSchema):
     description = Text(max_length=5000, allow_none=True)
 
 
-class BookQuery(Schema):
-    fields = Text(max_length=500, metadata={"description": "Comma-separated fields to return"})
+class BookQuery(FieldsQuery):
     include = include_field("author")
 
 

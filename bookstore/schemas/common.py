@@ -6,11 +6,17 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from bookstore.validation import Msg
+from bookstore.validation import Msg, Text
 
 
 class ResourceLinks(Schema):
     self = fields.String(required=True)
+
+
+class FieldsQuery(Schema):
+    """Query parameters of a single-resource ``GET``: sparse fields."""
+
+    fields = Text(max_length=500, metadata={"description": "Comma-separated fields to return"})
 
 
 def include_field(*allowed: str) -> fields.String:

@@ -77,3 +77,16 @@ def test_author_list_filters(client, make):
     assert_error(
         client.get("/v1/authors?born_from=1900&born_to=1800"), 400, "INVALID_QUERY_PARAMETER"
     )
+
+
+def test_create_with_idempotency_key_replays_and_creates_once(client, admin_headers):
+    headers = {**admin_headers, "Idempotency-Key": "author-create-1"}
+    first = client.post("/v1/authors", json={"name": "Italo Calvino"}, headers=headers)
+    again = client.post("/v1/authors", json={"name": "Italo Calvino"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["data"] == first.get_json()["data"]
+    assert again.headers["Location"] == first.headers["Location"]
+    assert client.get("/v1/authors").get_json()["pagination"]["total"] == 1
+    other = client.post("/v1/authors", json={"name": "Someone Else"}, headers=headers)
+    assert_error(other, 422, "IDEMPOTENCY_KEY_REUSED")

@@ -1,9 +1,10 @@
-"""The app's Redis client, a breaker that notices outages, and the readiness probe.
+"""A breaker around the shared Redis client, and the readiness probe.
 
 Redis is an accelerator here, never a single point of failure: the rate limiter and the
 response cache ask :func:`get_link` whether Redis is worth trying, report failures and
-successes to it, and degrade to per-process behaviour while it is down. Timeouts are
-short and retries minimal so that an outage costs milliseconds, not seconds, per request.
+successes to it, and degrade to per-process behaviour while it is down. The client is
+the app's shared one (:data:`bookstore.extensions.redis_client`: short timeouts, one
+immediate retry), so an outage costs milliseconds, not seconds, per request.
 """
 
 from __future__ import annotations
@@ -15,50 +16,29 @@ from collections.abc import Callable
 
 import redis
 from flask import Flask
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+
+from bookstore.extensions import redis_client
 
 log = logging.getLogger("bookstore.redis")
 
-CONNECT_TIMEOUT = 0.25
-READ_TIMEOUT = 0.5
-HEALTH_CHECK_INTERVAL = 30
 # Any Redis failure (refused, timeout, loading, out of memory) degrades; it never fails a request.
 UNAVAILABLE = (redis.RedisError, OSError)
 
 
-def get_redis(app: Flask) -> redis.Redis | None:
-    """The app's shared client (``None`` without ``REDIS_URL``), created on first use."""
-    link = get_link(app)
-    return link.client if link else None
-
-
 def get_link(app: Flask) -> RedisLink | None:
-    url = app.config.get("REDIS_URL")
-    if not url:
-        return None
-    link = app.extensions.get("bookstore_redis")
+    """The app's link to Redis, or None without ``REDIS_URL`` (embedded mode)."""
+    link = app.extensions.get("bookstore_redis_link")
     if link is None:
-        client = _client(url)
-        link = app.extensions["bookstore_redis"] = RedisLink(
+        client = redis_client.get(app)
+        if client is None:
+            return None
+        link = app.extensions["bookstore_redis_link"] = RedisLink(
             client, retry_interval=app.config.get("REDIS_RETRY_INTERVAL", 2.0)
         )
         # Close the sockets when the app goes away (tests build many apps), before the
         # garbage collector finalises them in arbitrary order and warns about each one.
         weakref.finalize(app, client.connection_pool.disconnect)
     return link
-
-
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=CONNECT_TIMEOUT,
-        socket_timeout=READ_TIMEOUT,
-        health_check_interval=HEALTH_CHECK_INTERVAL,
-        # One immediate retry replaces a pooled connection that Redis closed (a restart);
-        # redis-py's default (10 retries, backoff to 1 s) would stall requests for seconds.
-        retry=Retry(NoBackoff(), 1),
-    )
 
 
 class RedisLink:

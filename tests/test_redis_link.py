@@ -9,11 +9,12 @@ import pytest
 import redis
 
 from bookstore import create_app
-from bookstore.redis_client import UNAVAILABLE, RedisLink, _client, get_redis
+from bookstore.extensions import redis_client
+from bookstore.redis_link import UNAVAILABLE, RedisLink, get_link
 
 
 def test_an_outage_is_logged_once_skipped_meanwhile_and_recovered(redis_server, caplog):
-    link = RedisLink(_client(redis_server.url), retry_interval=0.3)
+    link = RedisLink(redis_server.app_client(), retry_interval=0.3)
     recovered = []
     link.on_recover.append(lambda: recovered.append(True))
     assert link.should_try() and link.client.ping()
@@ -46,10 +47,12 @@ def test_readiness_reports_redis(redis_server):
     assert resp.get_json()["checks"]["redis"] == {"status": "down", "error": "ConnectionError"}
 
 
-def test_the_client_has_short_timeouts_and_one_retry(app):
-    client = get_redis(create_app({"REDIS_URL": "redis://127.0.0.1:1/0"}))
+def test_the_link_wraps_the_shared_client_with_short_timeouts(app):
+    unreachable = create_app({"REDIS_URL": "redis://127.0.0.1:1/0"})
+    client = get_link(unreachable).client
+    assert client is redis_client.get(unreachable)  # one connection pool per process
     kwargs = client.connection_pool.connection_kwargs
-    assert kwargs["socket_connect_timeout"] == 0.25 and kwargs["socket_timeout"] == 0.5
+    assert kwargs["socket_connect_timeout"] == kwargs["socket_timeout"] == 0.5
     started = time.monotonic()
     with pytest.raises(redis.ConnectionError):
         client.ping()

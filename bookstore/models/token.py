@@ -1,0 +1,52 @@
+"""Server-side token state: refresh tokens (hashed, grouped in families) and revoked jtis."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import DateTime, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bookstore.extensions import db
+from bookstore.models.base import utcnow
+
+
+class RefreshToken(db.Model):
+    """One issued refresh token. A family is one login session; each use rotates it.
+
+    Only the SHA-256 of the token is stored. ``used_at`` marks a token that has been
+    exchanged (presenting it again revokes the family); ``revoked_at`` marks a token
+    whose family was revoked (logout, reuse, password change, deactivation).
+    """
+
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (
+        Index("ix_refresh_tokens_family_id", "family_id"),
+        Index("ix_refresh_tokens_user_id", "user_id"),
+        Index("ix_refresh_tokens_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    family_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    issued_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, nullable=False
+    )
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RevokedToken(db.Model):
+    """An access-token jti revoked before its expiry (logout).
+
+    The database copy is the source of truth when Redis is not configured or is down;
+    with Redis the same revocation is also a key that expires with the token.
+    """
+
+    __tablename__ = "revoked_tokens"
+    __table_args__ = (Index("ix_revoked_tokens_expires_at", "expires_at"),)
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate, validates_schema
+
+from bookstore.pagination import ListQuery
+from bookstore.schemas.common import ResourceLinks, ensure_range, non_negative_int
+from bookstore.validation import ISSN, Money, Text, UTCDateTime, not_in_future_date
+
+ISSUE_NUMBER = validate.Range(1, 2_147_483_647)
+
+
+class MagazineSchema(Schema):
+    """One issue of a magazine. The ISSN names the serial; (issn, issue_number) is unique."""
+
+    id = fields.Integer(dump_only=True)
+    title = Text(required=True, min_length=1, max_length=300)
+    issn = ISSN(required=True)
+    publisher = Text(required=True, min_length=1, max_length=200)
+    issue_number = fields.Integer(required=True, strict=True, validate=ISSUE_NUMBER)
+    publication_date = fields.Date(
+        required=True,
+        validate=not_in_future_date,
+        metadata={"description": "Date of the issue, YYYY-MM-DD, not in the future (UTC)"},
+    )
+    category = Text(required=True, min_length=1, max_length=50)
+    price = Money(required=True)
+    stock = non_negative_int(load_default=0)
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
+    _links = fields.Nested(ResourceLinks, dump_only=True, data_key="_links")
+
+
+class MagazinePatchSchema(MagazineSchema):
+    """Only the fields sent change (JSON merge patch); every field refuses ``null``."""
+
+    stock = non_negative_int()
+
+
+class MagazineListQuery(ListQuery):
+    category = Text(max_length=50)
+    issn = ISSN(metadata={"description": "Every issue of one serial"})
+    publisher = Text(max_length=200, metadata={"description": "Exact publisher name"})
+    min_price = Money()
+    max_price = Money()
+    in_stock = fields.Boolean(metadata={"description": "true: only issues with stock > 0"})
+    date_from = fields.Date(metadata={"description": "Published on or after, YYYY-MM-DD"})
+    date_to = fields.Date(metadata={"description": "Published on or before, YYYY-MM-DD"})
+    q = Text(
+        min_length=1,
+        max_length=200,
+        metadata={"description": "Case-insensitive substring of the title or publisher"},
+    )
+
+    @validates_schema
+    def _ranges(self, data, **kwargs):
+        ensure_range(data, "min_price", "max_price")
+        ensure_range(data, "date_from", "date_to")
+
+
+magazine_schema = MagazineSchema()
+magazine_patch_schema = MagazinePatchSchema(partial=True)

@@ -1,0 +1,161 @@
+"""Order schemas: what a customer sends to place an order, and what an order looks like."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from bookstore.models.order import STATUSES
+from bookstore.pagination import ListQuery
+from bookstore.schemas.common import ensure_range
+from bookstore.schemas.countries import COUNTRY_CODES
+from bookstore.validation import Money, Msg, Text, UTCDateTime, fail
+
+MAX_LINES = 50
+MAX_QUANTITY = 100
+_POSTAL_CODE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 \-]*[A-Za-z0-9])?")
+
+
+def _postal_code(value: str) -> None:
+    if not _POSTAL_CODE.fullmatch(value):
+        raise fail("INVALID_FORMAT", "Letters, digits, spaces and hyphens only.")
+
+
+class CountryCode(Text):
+    """An ISO 3166-1 alpha-2 code, case-insensitive on input, upper case when stored."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("example", "DE")
+        super().__init__(min_length=2, max_length=2, **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        code = super()._deserialize(value, attr, data, **kwargs).upper()
+        if code not in COUNTRY_CODES:
+            raise fail("INVALID_CHOICE", "Must be an ISO 3166-1 alpha-2 country code, e.g. DE.")
+        return code
+
+
+class ShippingAddressSchema(Schema):
+    """Where the order goes. ``line2`` is optional; ``country`` is ISO 3166-1 alpha-2."""
+
+    name = Text(required=True, min_length=1, max_length=200)
+    line1 = Text(required=True, min_length=1, max_length=200)
+    line2 = Text(max_length=200, allow_none=True, load_default=None)
+    city = Text(required=True, min_length=1, max_length=100)
+    postal_code = Text(required=True, min_length=1, max_length=20, validate=_postal_code)
+    country = CountryCode(required=True)
+
+
+class OrderLineInput(Schema):
+    book_id = fields.Integer(required=True, strict=True, validate=validate.Range(1, 2**31 - 1))
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(1, MAX_QUANTITY))
+
+
+def _line_count(lines: list[Any]) -> None:
+    if not 1 <= len(lines) <= MAX_LINES:
+        raise fail("OUT_OF_RANGE", f"An order has 1 to {MAX_LINES} distinct books.")
+
+
+class OrderCreateSchema(Schema):
+    """Books and quantities, and a shipping address. Prices and the total come from the
+    catalog, never from the client: ``total``, ``price``, ``status`` or ``user_id`` here are
+    unknown fields (400)."""
+
+    items = fields.List(fields.Nested(OrderLineInput), required=True, validate=_line_count)
+    shipping_address = fields.Nested(ShippingAddressSchema, required=True)
+
+    @validates_schema
+    def _distinct_books(self, data: dict[str, Any], **kwargs: Any) -> None:
+        seen: set[int] = set()
+        errors: dict[int, dict[str, list[str]]] = {}
+        for index, line in enumerate(data.get("items", [])):
+            if line["book_id"] in seen:
+                message = Msg("DUPLICATE", "Each book may appear once; raise its quantity.")
+                errors[index] = {"book_id": [message]}
+            seen.add(line["book_id"])
+        if errors:
+            raise ValidationError({"items": errors})
+
+
+class OrderLineLinks(Schema):
+    book = fields.String(metadata={"description": "Absent when the book was since deleted"})
+
+
+class OrderLineSchema(Schema):
+    book_id = fields.Integer(allow_none=True)
+    title = fields.String(metadata={"description": "The title when the order was placed"})
+    isbn = fields.String()
+    unit_price = Money(metadata={"description": "The price when the order was placed"})
+    quantity = fields.Integer()
+    subtotal = Money()
+    _links = fields.Nested(OrderLineLinks, data_key="_links")
+
+
+class OrderLinks(Schema):
+    self = fields.String(required=True)
+    pay = fields.String(metadata={"description": "POST here to pay (owner, pending orders)"})
+    cancel = fields.String(metadata={"description": "POST here to cancel (before shipping)"})
+    ship = fields.String(metadata={"description": "POST here to ship (admin, paid orders)"})
+
+
+class OrderSchema(Schema):
+    """An order. ``_links`` lists only the actions the caller may take in its state."""
+
+    id = fields.Integer(dump_only=True)
+    user_id = fields.Integer(dump_only=True)
+    status = fields.String(dump_only=True, metadata={"enum": list(STATUSES)})
+    total = Money(dump_only=True)
+    items = fields.List(fields.Nested(OrderLineSchema), dump_only=True)
+    shipping_address = fields.Nested(ShippingAddressSchema, dump_only=True)
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
+    paid_at = UTCDateTime(dump_only=True, allow_none=True)
+    shipped_at = UTCDateTime(dump_only=True, allow_none=True)
+    cancelled_at = UTCDateTime(dump_only=True, allow_none=True)
+    _links = fields.Nested(OrderLinks, dump_only=True, data_key="_links")
+
+
+class TimeBound(fields.Field):
+    """A date (``2026-01-15``) or an ISO 8601 date-time; naive values are UTC.
+
+    A date as the upper bound means the whole of that day.
+    """
+
+    def __init__(self, *, upper: bool = False, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).update(type="string", example="2026-01-15")
+        super().__init__(**kwargs)
+        self.upper = upper
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.datetime:
+        if not isinstance(value, str) or len(value) > 40:
+            raise fail("INVALID_FORMAT", "Must be a date or an ISO 8601 date-time.")
+        try:
+            if len(value) == 10:
+                day = dt.date.fromisoformat(value)
+                moment = dt.datetime.combine(day, dt.time(), dt.UTC)
+                return moment + dt.timedelta(days=1, microseconds=-1) if self.upper else moment
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise fail("INVALID_FORMAT", "Must be a date or an ISO 8601 date-time.") from None
+        return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+
+
+class OrderListQuery(ListQuery):
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    user_id = fields.Integer(
+        validate=validate.Range(1), metadata={"description": "Admins only (403 for customers)"}
+    )
+    created_from = TimeBound(metadata={"description": "Placed at or after (date or date-time)"})
+    created_to = TimeBound(
+        upper=True, metadata={"description": "Placed at or before (a date includes that day)"}
+    )
+
+    @validates_schema
+    def _ranges(self, data: dict[str, Any], **kwargs: Any) -> None:
+        ensure_range(data, "created_from", "created_to")
+
+
+order_create_schema = OrderCreateSchema()

@@ -1,0 +1,142 @@
+"""Accounts: registration, login, profile and password changes, admin changes, create-admin.
+
+Every change that must cut off existing access tokens (password, role, active flag)
+bumps ``users.token_version`` in the same transaction, then mirrors the new version into
+Redis once committed (``auth.revocation``), so it takes effect on the very next request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import select, update
+
+from bookstore.auth.passwords import check_policy, hash_password, needs_rehash, verify_password
+from bookstore.auth.revocation import Markers, publish
+from bookstore.auth.tokens import Identity
+from bookstore.errors import Forbidden, Unauthorized
+from bookstore.extensions import db
+from bookstore.models import User
+from bookstore.services import sessions
+from bookstore.validation import Msg
+
+users = User.__table__
+
+
+def register(email: str, password: str, name: str | None = None) -> User:
+    """Create a customer; a taken email is a 409 through the unique constraint."""
+    user = User(email=email, password_hash=hash_password(password), name=name, role="customer")
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def login(email: str, password: str) -> dict[str, Any]:
+    """Return a token pair, or one generic 401 whatever was wrong, in the same time."""
+    row = db.session.execute(
+        select(
+            users.c.id, users.c.password_hash, users.c.role, users.c.active, users.c.token_version
+        ).where(users.c.email == email)
+    ).first()
+    # bcrypt runs on every path (a dummy hash for unknown emails) so timing reveals nothing.
+    valid = verify_password(password, row.password_hash if row else None)
+    if row is None or not valid or not row.active:
+        db.session.rollback()
+        raise Unauthorized("Invalid email or password", code="INVALID_CREDENTIALS")
+    if needs_rehash(row.password_hash):
+        # The configured cost changed since this hash was made: upgrade it now that we
+        # hold the plain password.
+        db.session.execute(
+            update(users).where(users.c.id == row.id).values(password_hash=hash_password(password))
+        )
+    pair = sessions.start(row.id, row.role, row.token_version)
+    db.session.commit()
+    return pair
+
+
+def _field_error(field: str, code: str, text: str) -> ValidationError:
+    return ValidationError({field: [Msg(code, text)]})
+
+
+def update_profile(user: User, identity: Identity, changes: dict[str, Any]) -> User:
+    """Apply a PATCH /v1/users/me merge patch to the locked ``user`` and commit.
+
+    Changing the email or the password needs ``current_password``. A new password bumps
+    the token version (every access token issued before stops working, including the
+    caller's) and revokes every refresh family except the caller's session, which can
+    refresh to continue.
+    """
+    changes = dict(changes)
+    current = changes.pop("current_password", None)
+    if "password" in changes or "email" in changes:
+        if current is None:
+            raise _field_error(
+                "current_password", "REQUIRED", "Required to change the email or password."
+            )
+        if not verify_password(current, user.password_hash):
+            raise _field_error("current_password", "INCORRECT", "The current password is wrong.")
+    markers = Markers()
+    if "password" in changes:
+        password = changes.pop("password")
+        try:
+            check_policy(password, changes.get("email", user.email))
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from None
+        user.password_hash = hash_password(password)
+        user.token_version += 1
+        sessions.revoke_user_sessions(user.id, keep=identity.session_id)
+        markers.versions.append((user.id, user.token_version))
+    for name in ("email", "name"):
+        if name in changes:
+            setattr(user, name, changes[name])
+    db.session.commit()
+    publish(markers)
+    return user
+
+
+def admin_update(user: User, admin: Identity, changes: dict[str, Any]) -> User:
+    """Change a user's role or active flag (admin); the change applies at once."""
+    role = changes.get("role", user.role)
+    active = changes.get("active", user.active)
+    if role == user.role and active == user.active:
+        db.session.rollback()
+        return user
+    if user.id == admin.user_id:
+        # Guards against locking the last admin out by accident; another admin or
+        # `flask create-admin` can still do it.
+        raise Forbidden("Admins cannot change their own role or active flag")
+    user.role, user.active = role, active
+    user.token_version += 1
+    if not active:
+        sessions.revoke_user_sessions(user.id)
+    db.session.commit()
+    publish(Markers(versions=[(user.id, user.token_version)]))
+    return user
+
+
+def create_or_promote_admin(
+    email: str, get_password: Callable[[], str], name: str | None = None
+) -> tuple[User, bool]:
+    """Promote (and reactivate) an existing account, or create an admin; commits.
+
+    ``get_password`` is only called when the account does not exist yet. Returns the user
+    and whether it was created.
+    """
+    user = db.session.execute(
+        select(User).where(User.email == email).with_for_update()
+    ).scalar_one_or_none()
+    if user is not None:
+        if user.role != "admin" or not user.active:
+            user.role, user.active = "admin", True
+            user.token_version += 1
+        db.session.commit()
+        publish(Markers(versions=[(user.id, user.token_version)]))
+        return user, False
+    password = get_password()
+    check_policy(password, email)
+    user = User(email=email, password_hash=hash_password(password), name=name, role="admin")
+    db.session.add(user)
+    db.session.commit()
+    return user, True

@@ -1,0 +1,235 @@
+"""``Idempotency-Key`` for POST requests: one outcome per key, replayed on every retry.
+
+The key row and the request's effects commit in ONE transaction, so a crash can never
+leave an order without its key or a key without its order:
+
+1. On PostgreSQL, ``pg_try_advisory_xact_lock`` on the (caller, key) hash: a concurrent
+   request holding it is still running, so the answer is 409 IDEMPOTENCY_KEY_IN_USE at
+   once instead of waiting on it.
+2. ``INSERT ... ON CONFLICT DO UPDATE ... WHERE expired`` claims the key (or reclaims an
+   expired one). No row back means a stored outcome: replay it (same fingerprint) or 422.
+3. The view runs inside a savepoint with its commits deferred (``services.transaction``);
+   its response is written into the key row and everything commits together. A business
+   error (404, 409 ...) is stored too, after rolling the savepoint back; input errors
+   (400/413/415) and 5xx store nothing, so the key can be retried.
+
+SQLite serialises writers: the claiming INSERT is the request's first write, so a second
+identical request waits for the first to commit (busy timeout) and then replays it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from flask import Response, current_app, make_response, request
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bookstore import apidoc
+from bookstore.auth import current_identity
+from bookstore.errors import APIError, BadRequest, Conflict, UnprocessableEntity, render
+from bookstore.extensions import db
+from bookstore.models import IdempotencyKey
+from bookstore.models.base import utcnow
+from bookstore.services import transaction
+
+F = Callable[..., Any]
+KEY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+RETRY_AFTER_SECONDS = 1
+_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
+# Input rejected before anything happened: the client may fix it and retry with the key.
+_NOT_STORED = frozenset({400, 413, 415})
+_REPLAY_HEADERS = ("Content-Type", "Location", "ETag", "Cache-Control")
+keys = IdempotencyKey.__table__
+
+
+def idempotent(*, required: bool = False) -> Callable[[F], F]:
+    """Make a POST view idempotent per ``Idempotency-Key`` (``required``: 400 without it).
+
+    Place it inside the auth and body decorators (the caller scopes the key, and a body
+    that fails validation never touches the key). The view must commit through
+    ``services.transaction.commit()``.
+    """
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            key = _key_from_header(required)
+            if key is None:
+                return view(*args, **kwargs)
+            claimed = _claim(_caller(), key, _fingerprint())
+            if isinstance(claimed, Response):
+                return claimed
+            return _run(claimed, view, args, kwargs)
+
+        apidoc.header(
+            KEY_HEADER,
+            "Unique key for this operation (1-255 visible ASCII characters, e.g. a UUID). "
+            "A retry with the same key and request replays the first outcome with "
+            "`Idempotent-Replayed: true`; a different request with it is 422; while the "
+            "first is still running, 409 `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`.",
+            required=required,
+        )(wrapper)
+        apidoc.errors(400, 409, 422)(wrapper)
+        return wrapper
+
+    return decorator
+
+
+def _key_from_header(required: bool) -> str | None:
+    value = request.headers.get(KEY_HEADER)
+    if value is None:
+        if not required:
+            return None
+        raise BadRequest(
+            "The Idempotency-Key header is required",
+            details=[_detail("REQUIRED", "Send a unique key (e.g. a UUID) for this operation.")],
+        )
+    if not _KEY_RE.fullmatch(value):
+        raise BadRequest(
+            "The Idempotency-Key header is invalid",
+            details=[_detail("INVALID_FORMAT", "Use 1 to 255 visible ASCII characters.")],
+        )
+    return value
+
+
+def _detail(code: str, message: str) -> dict[str, str]:
+    return {"field": KEY_HEADER, "code": code, "message": message}
+
+
+def _caller() -> str:
+    """Keys are scoped to the caller: the user, or the client address when anonymous."""
+    identity = current_identity()
+    return f"user:{identity.user_id}" if identity else f"ip:{request.remote_addr}"
+
+
+def _fingerprint() -> str:
+    """Method, path (with query) and the body as canonical JSON (sorted keys, no spaces)."""
+    raw = request.get_data(cache=True)
+    try:
+        body = orjson.dumps(orjson.loads(raw), option=orjson.OPT_SORT_KEYS) if raw else b""
+    except orjson.JSONDecodeError:
+        body = raw
+    digest = hashlib.sha256(f"{request.method} {request.path}?".encode())
+    digest.update(request.query_string + b"\n" + body)
+    return digest.hexdigest()
+
+
+def advisory_lock_id(caller: str, key: str) -> int:
+    """The PostgreSQL advisory lock held while a request with this key runs (64-bit hash)."""
+    digest = hashlib.sha256(f"idempotency\n{caller}\n{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _claim(caller: str, key: str, fingerprint: str) -> int | Response:
+    """The claimed row's id, or the stored outcome to replay; 409/422 otherwise."""
+    session = db.session
+    dialect = db.engine.dialect.name
+    if dialect == "postgresql":
+        lock = func.pg_try_advisory_xact_lock(advisory_lock_id(caller, key))
+        if not session.execute(select(lock)).scalar_one():
+            session.rollback()
+            raise _in_use()
+    now = utcnow()
+    ttl = dt.timedelta(seconds=current_app.config["IDEMPOTENCY_TTL_SECONDS"])
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(keys).values(
+        caller=caller, key=key, fingerprint=fingerprint, created_at=now, expires_at=now + ttl
+    )
+    fresh = {
+        "fingerprint": stmt.excluded.fingerprint,
+        "status_code": None,
+        "response_body": None,
+        "response_headers": None,
+        "created_at": stmt.excluded.created_at,
+        "expires_at": stmt.excluded.expires_at,
+    }
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[keys.c.caller, keys.c.key], set_=fresh, where=keys.c.expires_at <= now
+    ).returning(keys.c.id)
+    row_id = session.execute(stmt).scalar_one_or_none()
+    if row_id is not None:
+        return row_id
+    stored = session.execute(select(keys).where(keys.c.caller == caller, keys.c.key == key)).one()
+    session.rollback()
+    if stored.status_code is None:  # defensive: in-flight rows are never committed
+        raise _in_use()
+    if stored.fingerprint != fingerprint:
+        raise UnprocessableEntity(
+            "This Idempotency-Key was already used with a different request",
+            details=[_detail("KEY_REUSED", "Use a new key for a different request.")],
+        )
+    return _replay(stored)
+
+
+def _in_use() -> Conflict:
+    return Conflict(
+        "A request with this Idempotency-Key is still being processed",
+        code="IDEMPOTENCY_KEY_IN_USE",
+        details=[_detail("IN_USE", "Retry after the time in Retry-After.")],
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _replay(stored: Any) -> Response:
+    response = Response(stored.response_body, status=stored.status_code)
+    response.headers.update(stored.response_headers or {})
+    response.headers[REPLAYED_HEADER] = "true"
+    return response
+
+
+def _run(row_id: int, view: F, args: Any, kwargs: Any) -> Response:
+    savepoint = db.session.begin_nested()
+    transaction.join()
+    error: APIError | None = None
+    try:
+        response = make_response(view(*args, **kwargs))
+    except APIError as exc:
+        error = exc
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        transaction.leave()
+    if error is not None:
+        if not _storable(error.status):
+            db.session.rollback()
+            raise error
+        savepoint.rollback()  # undo the view's partial work; the claim stays
+        response = render(error)
+    else:
+        savepoint.commit()
+    if not _storable(response.status_code):
+        db.session.rollback()
+        return response
+    headers = {name: response.headers[name] for name in _REPLAY_HEADERS if name in response.headers}
+    db.session.execute(
+        update(keys)
+        .where(keys.c.id == row_id)
+        .values(
+            status_code=response.status_code,
+            response_body=response.get_data(),
+            response_headers=headers,
+        )
+    )
+    db.session.commit()
+    return response
+
+
+def _storable(status: int) -> bool:
+    return status < 500 and status not in _NOT_STORED
+
+
+def purge_expired(now: dt.datetime | None = None) -> int:
+    """Delete every key past its ``expires_at``; returns how many."""
+    result = db.session.execute(delete(keys).where(keys.c.expires_at <= (now or utcnow())))
+    db.session.commit()
+    return result.rowcount

@@ -1,0 +1,120 @@
+"""The transactional outbox: events are rows written in the transaction of the change.
+
+Callers add events to the current ``db.session`` and commit once, with their own change;
+nothing is sent from inside a request. ``emit`` also queues one pending delivery per
+active subscription to the event type, so a rolled-back change leaves neither an event
+nor a delivery, and a committed one leaves exactly one event. The webhook worker
+(``flask webhooks work``) sends the deliveries.
+
+Usage from a service::
+
+    order.status = "paid"
+    outbox.emit("order.paid", order_to_dict(order))
+    db.session.commit()
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from flask import current_app
+from sqlalchemy import insert, select
+
+from bookstore.extensions import db
+from bookstore.models.base import utcnow
+from bookstore.models.book import Book
+from bookstore.models.webhook import (
+    EVENT_TYPES,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
+from bookstore.validation import format_datetime
+
+events = WebhookEvent.__table__
+deliveries = WebhookDelivery.__table__
+subscriptions = WebhookSubscription.__table__
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, dt.datetime):
+        return format_datetime(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _add_event(event_type: str, data: dict[str, Any]) -> tuple[str, dt.datetime]:
+    event_id = "evt_" + uuid.uuid4().hex
+    now = utcnow()
+    body = {"id": event_id, "type": event_type, "created_at": format_datetime(now), "data": data}
+    payload = orjson.dumps(body, default=_default).decode()
+    db.session.execute(
+        insert(events).values(id=event_id, type=event_type, payload=payload, created_at=now)
+    )
+    return event_id, now
+
+
+def _delivery_row(subscription_id: int, event_id: str, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "subscription_id": subscription_id,
+        "event_id": event_id,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def emit(event_type: str, data: dict[str, Any]) -> str:
+    """Add an event and its deliveries to the current session, without committing.
+
+    ``data`` is the resource representation (e.g. ``book_to_dict(book)``). Returns the
+    event id. The caller's single commit makes the change and the event durable together.
+    """
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown webhook event type {event_type!r}")
+    event_id, now = _add_event(event_type, data)
+    # Subscriptions are few; filtering their event lists here works on every backend.
+    rows = db.session.execute(
+        select(subscriptions.c.id, subscriptions.c.event_types).where(
+            subscriptions.c.active.is_(True)
+        )
+    )
+    targets = [row.id for row in rows if event_type in (row.event_types or [])]
+    if targets:
+        db.session.execute(insert(deliveries), [_delivery_row(t, event_id, now) for t in targets])
+    return event_id
+
+
+def queue_ping(subscription_id: int) -> WebhookDelivery:
+    """A ``ping`` event for one subscription only, whatever its event types."""
+    event_id, now = _add_event("ping", {"webhook_id": subscription_id})
+    delivery = WebhookDelivery(**_delivery_row(subscription_id, event_id, now))
+    db.session.add(delivery)
+    db.session.flush()
+    return delivery
+
+
+def emit_low_stock_if_crossed(book: Any, old_stock: int, new_stock: int | None = None) -> bool:
+    """Emit ``book.low_stock`` when stock went from above the threshold to at or below it.
+
+    ``book`` is a ``Book`` (or a row of ``books``, or a book id) already holding the new
+    stock; flush ORM changes first when passing an id. Returns whether it emitted.
+    """
+    from bookstore.api.books import book_to_dict  # the API module imports this one
+
+    if isinstance(book, int):
+        db.session.flush()
+        book = db.session.execute(select(Book.__table__).where(Book.__table__.c.id == book)).one()
+    new = book.stock if new_stock is None else new_stock
+    threshold = current_app.config["LOW_STOCK_THRESHOLD"]
+    if old_stock > threshold >= new:
+        emit("book.low_stock", book_to_dict(book))
+        return True
+    return False

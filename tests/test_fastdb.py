@@ -1,0 +1,32 @@
+"""The lean read path survives connections the database dropped (a restart, a kill)."""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine, text
+
+from bookstore.cache import invalidate
+from tests.conftest import DATABASE_URL
+
+
+def _kill_app_connections() -> int:
+    engine = create_engine(DATABASE_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'bookstore' AND datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    engine.dispose()
+    return killed
+
+
+def test_read_recovers_after_backends_are_killed(client, make):
+    book = make.book()
+    assert client.get(f"/v1/books/{book.id}").status_code == 200
+    assert _kill_app_connections() >= 1
+    invalidate()  # drop cached responses: the reads below must reach the database
+    resp = client.get(f"/v1/books/{book.id}")
+    assert resp.status_code == 200 and resp.get_json()["data"]["id"] == book.id
+    assert client.get("/v1/books").status_code == 200  # the ORM path recovers too
