@@ -11,7 +11,9 @@ Invalidation: every entry is tagged with the catalog *generation* read at lookup
 Any commit that wrote a catalog table (seen by SQLAlchemy session events, so services
 such as orders are covered too) bumps the generation right after the commit, and a tag
 that does not match is a miss: no read after a write returns the old data, whichever
-worker or instance serves it. Lookup is one round trip (``MGET generation entry``).
+worker or instance serves it. The lookup is one ``MGET generation entry`` sent in the
+rate limiter's round trip, and a miss's ``SET`` waits for the process's next round trip:
+the cache adds no round trip of its own.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ apidoc.COMMON_HEADERS["X-Cache"] = {
 }
 CATALOG_BLUEPRINTS = frozenset({"books", "authors", "magazines"})
 CATALOG_TABLES = frozenset({"books", "authors", "magazines"})
+_URL = "bookstore.cache.url"  # environ: this request's normalised URL
 _PENDING = "bookstore.cache"  # environ: (url, generation) of a miss to store
 _CHANGED = "bookstore.catalog_changed"  # session.info: this transaction wrote the catalog
 
@@ -53,6 +56,8 @@ def init_app(app: Flask) -> None:
             generation_file=Path(app.instance_path) / "cache-generation",
         )
     app.extensions["bookstore_cache"] = store
+    if link is not None:
+        link.planned_reads = _planned_reads  # fetched with the rate limiter's round trip
     app.before_request(_lookup)
     app.after_request(_store)
     app.cli.add_command(cache_clear_command)
@@ -82,11 +87,28 @@ def normalised_url() -> str:
     return f"{request.path}?{urlencode(params)}" if params else request.path
 
 
+def _cacheable() -> bool:
+    return request.method in ("GET", "HEAD") and request.blueprint in CATALOG_BLUEPRINTS
+
+
+def _url() -> str:
+    environ = request.environ
+    if _URL not in environ:
+        environ[_URL] = normalised_url()
+    return environ[_URL]
+
+
+def _planned_reads() -> list[str] | None:
+    if not _cacheable():
+        return None
+    return current_app.extensions["bookstore_cache"].reads(_url())
+
+
 def _lookup() -> Response | None:
-    if request.method not in ("GET", "HEAD") or request.blueprint not in CATALOG_BLUEPRINTS:
+    if not _cacheable():
         return None
     store = current_app.extensions["bookstore_cache"]
-    url = normalised_url()
+    url = _url()
     generation, entry = store.get(url)
     if entry is None:
         request.environ[_PENDING] = (url, generation)

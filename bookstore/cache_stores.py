@@ -31,7 +31,8 @@ class RedisStore:
 
     One key per URL (not per generation and URL) means a write leaves no orphans behind:
     the next miss overwrites the stale entry. The generation key has no TTL, so a
-    ``volatile-*`` eviction policy never drops it.
+    ``volatile-*`` eviction policy never drops it. Lookups are piggybacked on the rate
+    limiter's round trip and stores deferred to the next one (see ``RedisLink``).
     """
 
     def __init__(self, link: RedisLink, ttl: int) -> None:
@@ -41,37 +42,49 @@ class RedisStore:
         self.bump_pending = False
         link.on_recover.append(self._bump_if_pending)
 
+    def reads(self, url: str) -> list[str]:
+        """What a lookup reads: fetched with the rate limiter's round trip when possible."""
+        return [GENERATION_KEY, entry_key(url)]
+
     def get(self, url: str) -> tuple[bytes | None, bytes | None]:
-        if not self.link.should_try():
-            return None, None
-        key = entry_key(url)
-        try:
-            if self.bump_pending:
-                pipe = self.link.client.pipeline(transaction=False)
-                pipe.incr(GENERATION_KEY)
-                pipe.mget(GENERATION_KEY, key)
-                generation, raw = pipe.execute()[1]
-                self.bump_pending = False
-            else:
-                generation, raw = self.link.client.mget(GENERATION_KEY, key)
-        except UNAVAILABLE as exc:
-            self.link.failed(exc, "cache lookup")
-            return None, None
-        self.link.succeeded()
+        reads = self.reads(url)
+        values = None if self.bump_pending else self.link.piggybacked(reads)
+        if values is None:
+            values = self._fetch(reads)
+            if values is None:
+                return None, None
+        generation, raw = values
         generation = generation or b"0"
         if raw is not None and raw.startswith(generation + b"\n"):
             return generation, raw[len(generation) + 1 :]
         return generation, None
 
-    def put(self, url: str, generation: bytes, entry: bytes) -> None:
+    def _fetch(self, reads: list[str]) -> list[bytes | None] | None:
+        # Without the limiter's round trip (limiting off, or a bump to replay first).
         if not self.link.should_try():
-            return
+            return None
         try:
-            self.link.client.set(entry_key(url), generation + b"\n" + entry, ex=self.ttl)
+            pipe = self.link.client.pipeline(transaction=False)
+            skip = self.link.drain_deferred(pipe)
+            if self.bump_pending:
+                pipe.incr(GENERATION_KEY)
+            pipe.mget(reads)
+            # A failed deferred write only loses an entry; a failed bump or lookup is a miss.
+            replies = pipe.execute(raise_on_error=False)[skip:]
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            values = replies[-1]
+            self.bump_pending = False
         except UNAVAILABLE as exc:
-            self.link.failed(exc, "cache store")
-        else:
-            self.link.succeeded()
+            self.link.failed(exc, "cache lookup")
+            return None
+        self.link.succeeded()
+        return values
+
+    def put(self, url: str, generation: bytes, entry: bytes) -> None:
+        # Stored by this process's next round trip: a miss costs no trip of its own.
+        self.link.defer_set(entry_key(url), generation + b"\n" + entry, self.ttl)
 
     def bump(self) -> None:
         self.bump_pending = True

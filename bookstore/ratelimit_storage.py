@@ -3,8 +3,9 @@
 The stock ``limits`` Redis storage answers a hit with one script call, then Flask-Limiter
 asks again for the window (remaining, reset) to write the headers: two round trips per
 limit. Here the hit's script also returns the window, which is kept for the rest of the
-request, so the header lookup costs nothing. While Redis is unreachable each process
-counts in memory instead (see :class:`bookstore.redis_link.RedisLink`).
+request, so the header lookup costs nothing. Reads another part of the request will need
+(the response cache's lookup) ride in the same round trip. While Redis is unreachable
+each process counts in memory instead (see :class:`bookstore.redis_link.RedisLink`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from flask import has_request_context, request
 from limits.storage import MemoryStorage, RedisStorage
+from redis.exceptions import NoScriptError
 
 from bookstore.redis_link import UNAVAILABLE, RedisLink
 
@@ -80,11 +82,13 @@ class SharedMovingWindow(RedisStorage):
 
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
         if self.link.should_try():
-            now = time.time()
+            keys, args = [self.prefixed_key(key)], [repr(time.time()), limit, expiry, amount]
             try:
-                acquired, oldest, count = self.lua_acquire_and_count(
-                    [self.prefixed_key(key)], [repr(now), limit, expiry, amount]
-                )
+                reads = self.link.reads_to_piggyback()
+                if reads or self.link.deferred:
+                    acquired, oldest, count = self._pipelined(keys, args, reads)
+                else:
+                    acquired, oldest, count = self.lua_acquire_and_count(keys, args)
             except UNAVAILABLE as exc:
                 self.link.failed(exc, "rate limiting")
             else:
@@ -94,6 +98,32 @@ class SharedMovingWindow(RedisStorage):
         acquired = self.fallback.acquire_entry(key, limit, expiry, amount)
         _remember(key, self.fallback.get_moving_window(key, limit, expiry))
         return acquired
+
+    def _pipelined(self, keys: list[str], args: list[Any], reads: list[str] | None) -> Any:
+        """Deferred writes, the hit and an ``MGET`` of ``reads``: one round trip for all."""
+        try:
+            window, values = self._pipeline(keys, args, reads)
+        except NoScriptError:  # a restarted Redis has forgotten the script
+            script = self.lua_acquire_and_count
+            script.sha = self.get_connection().script_load(script.script)
+            window, values = self._pipeline(keys, args, reads)
+        if reads:
+            self.link.keep_piggybacked(reads, values)
+        return window
+
+    def _pipeline(self, keys: list[str], args: list[Any], reads: list[str] | None) -> list[Any]:
+        pipe = self.get_connection().pipeline(transaction=False)
+        skip = self.link.drain_deferred(pipe)
+        # evalsha itself: a pipeline handed the Script object sends SCRIPT EXISTS first.
+        pipe.evalsha(self.lua_acquire_and_count.sha, len(keys), *keys, *args)
+        if reads:
+            pipe.mget(reads)
+        # A failed deferred write (out of memory) only loses a cache entry: not raised.
+        replies = pipe.execute(raise_on_error=False)[skip:]
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies if reads else [replies[0], None]
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
         window = _remembered(key)

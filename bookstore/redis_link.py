@@ -12,15 +12,22 @@ from __future__ import annotations
 import logging
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import redis
-from flask import Flask
+from flask import Flask, has_request_context, request
 
 from bookstore.extensions import redis_client
 
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
 log = logging.getLogger("bookstore.redis")
 
+_PIGGYBACKED = "bookstore.redis.piggybacked"
+DEFERRED_MAX = 256
 # Any Redis failure (refused, timeout, loading, out of memory) degrades; it never fails a request.
 UNAVAILABLE = (redis.RedisError, OSError)
 
@@ -55,6 +62,42 @@ class RedisLink:
         self._retry_at = 0.0
         # Called once when Redis answers again after an outage (the cache re-invalidates).
         self.on_recover: list[Callable[[], None]] = []
+        # Keys this request will read anyway (the cache's lookup): the first round trip of
+        # the request (the rate limiter's) fetches them too, so the read costs no trip.
+        self.planned_reads: Callable[[], list[str] | None] | None = None
+        # Writes that can wait (the cache storing a miss): they ride in this process's next
+        # round trip, whichever request makes it. Bounded; lost if that trip fails.
+        self.deferred: deque[tuple[str, bytes, int]] = deque(maxlen=DEFERRED_MAX)
+
+    def defer_set(self, key: str, value: bytes, ttl: int) -> None:
+        if self.up:
+            self.deferred.append((key, value, ttl))
+
+    def drain_deferred(self, pipe: Pipeline) -> int:
+        """Queue the deferred writes on ``pipe``; returns how many replies to skip."""
+        count = 0
+        while True:
+            try:
+                key, value, ttl = self.deferred.popleft()  # thread-safe, unlike a list
+            except IndexError:
+                return count
+            pipe.set(key, value, ex=ttl)
+            count += 1
+
+    def reads_to_piggyback(self) -> list[str] | None:
+        if self.planned_reads is None or not has_request_context():
+            return None
+        if _PIGGYBACKED in request.environ:
+            return None  # already fetched by an earlier round trip of this request
+        return self.planned_reads()
+
+    def keep_piggybacked(self, keys: list[str], values: list[bytes | None]) -> None:
+        request.environ[_PIGGYBACKED] = (keys, values)
+
+    def piggybacked(self, keys: list[str]) -> list[bytes | None] | None:
+        """The values of ``keys`` fetched earlier in this request, or None."""
+        found = request.environ.get(_PIGGYBACKED) if has_request_context() else None
+        return found[1] if found is not None and found[0] == keys else None
 
     @property
     def up(self) -> bool:

@@ -32,9 +32,11 @@ def test_a_response_built_across_a_write_is_never_served(redis_store):
     assert redis_store.get("/v1/books/1")[1] is None
 
 
-def test_entries_expire(redis_server, redis_store):
+def test_entries_are_stored_by_the_next_round_trip_and_expire(redis_server, redis_store):
     redis_store.put("/v1/authors", b"0", b"x")
     with redis_server.client() as client:
+        assert list(client.scan_iter("cache:entry:*")) == []  # deferred, not sent yet
+        assert redis_store.get("/v1/authors") == (b"0", b"x")  # sent ahead of the lookup
         assert 0 < client.ttl(next(iter(client.scan_iter("cache:entry:*")))) <= 60
 
 

@@ -1,4 +1,4 @@
-"""Redis round trips per request, counted with MONITOR on a private redis-server."""
+"""Redis commands (MONITOR on a private redis-server) and round trips per request."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from bookstore import create_app
+from bookstore.extensions import redis_client
 
 
 class Monitor:
@@ -46,46 +47,98 @@ def private_app(app, redis_server):
     return create_app({"REDIS_URL": redis_server.url})
 
 
-def round_trips(server, client, path: str, **kwargs) -> tuple[int, list[str]]:
-    with Monitor(server) as monitor:
-        resp = client.get(path, **kwargs)
-    return resp, monitor.commands
+@pytest.fixture
+def trips(monkeypatch):
+    """Round trips: every command batch checks a connection out of the app's pool once."""
+
+    class Trips:
+        def __init__(self, app) -> None:
+            self.count = 0
+            pool = redis_client.get(app).connection_pool
+            checkout = pool.get_connection
+
+            def counting(*args, **kwargs):
+                self.count += 1
+                return checkout(*args, **kwargs)
+
+            monkeypatch.setattr(pool, "get_connection", counting)
+
+        def during(self, server, call):
+            self.count = 0
+            with Monitor(server) as monitor:
+                resp = call()
+            return resp, monitor.commands, self.count
+
+    return Trips
 
 
-def test_a_request_costs_one_round_trip_for_the_limit(private_app, redis_server):
+def test_a_request_costs_one_round_trip_for_the_limit(private_app, redis_server, trips):
     client = private_app.test_client()
     client.get("/v1")  # the first call loads the script (EVALSHA, NOSCRIPT, SCRIPT LOAD)
-    resp, commands = round_trips(redis_server, client, "/v1")
+    resp, commands, count = trips(private_app).during(redis_server, lambda: client.get("/v1"))
     assert resp.status_code == 200 and resp.headers["X-RateLimit-Remaining"] == "298"
-    assert commands == ["EVALSHA"]
+    assert commands == ["EVALSHA"] and count == 1
 
 
-def test_a_cache_hit_costs_one_more_and_a_miss_one_more_to_store(private_app, redis_server, make):
-    book = make.book()
+def test_the_cache_rides_in_the_limits_round_trip_hit_or_miss(
+    private_app, redis_server, make, trips
+):
+    path = f"/v1/books/{make.book().id}"
     client = private_app.test_client()
     client.get("/v1")
-    resp, commands = round_trips(redis_server, client, f"/v1/books/{book.id}")
+    counter = trips(private_app)
+    resp, commands, count = counter.during(redis_server, lambda: client.get(path))
     assert resp.headers["X-Cache"] == "MISS"
-    assert commands == ["EVALSHA", "MGET", "SET"]
-    resp, commands = round_trips(redis_server, client, f"/v1/books/{book.id}")
+    assert commands == ["EVALSHA", "MGET"] and count == 1
+    # The miss's entry is stored by the next round trip, ahead of that request's lookup.
+    resp, commands, count = counter.during(redis_server, lambda: client.get(path))
     assert resp.headers["X-Cache"] == "HIT" and resp.headers["X-RateLimit-Limit"] == "300"
-    assert commands == ["EVALSHA", "MGET"]
+    assert commands == ["SET", "EVALSHA", "MGET"] and count == 1
+    resp, commands, count = counter.during(redis_server, lambda: client.get(path))
+    assert resp.headers["X-Cache"] == "HIT" and commands == ["EVALSHA", "MGET"] and count == 1
 
 
-def test_a_429_costs_one_round_trip_too(app, redis_server):
-    client = create_app({"REDIS_URL": redis_server.url, "RATELIMIT_DEFAULT": "1/minute"})
-    client = client.test_client()
+def test_without_the_limiter_the_lookup_is_one_round_trip_of_its_own(app, redis_server, make):
+    path = f"/v1/books/{make.book().id}"
+    unlimited = create_app({"REDIS_URL": redis_server.url, "RATELIMIT_ENABLED": False})
+    client = unlimited.test_client()
+    client.get(path)
+    with Monitor(redis_server) as monitor:
+        assert client.get(path).headers["X-Cache"] == "HIT"
+    assert monitor.commands == ["SET", "MGET"]
+
+
+def test_a_restarted_redis_reloads_the_script_inside_the_pipeline(
+    private_app, redis_server, make, trips
+):
+    path = f"/v1/books/{make.book().id}"
+    client = private_app.test_client()
+    client.get(path), client.get(path)
+    with redis_server.client() as admin:
+        admin.script_flush()
+    resp, commands, _ = trips(private_app).during(redis_server, lambda: client.get(path))
+    assert resp.status_code == 200 and resp.headers["X-Cache"] == "HIT"
+    assert commands == ["EVALSHA", "MGET", "SCRIPT", "EVALSHA", "MGET"]
+
+
+def test_a_429_costs_one_round_trip_too(app, redis_server, trips):
+    limited = create_app({"REDIS_URL": redis_server.url, "RATELIMIT_DEFAULT": "1/minute"})
+    client = limited.test_client()
     client.get("/v1")
-    resp, commands = round_trips(redis_server, client, "/v1")
+    resp, commands, count = trips(limited).during(redis_server, lambda: client.get("/v1"))
     assert resp.status_code == 429 and resp.headers["Retry-After"]
-    assert commands == ["EVALSHA"]
+    assert commands == ["EVALSHA"] and count == 1
 
 
-def test_login_costs_one_round_trip_per_limit(app, redis_server):
+def test_login_costs_one_round_trip_per_limit(app, redis_server, trips):
     from tests.test_ratelimit import with_login
 
-    client = with_login(create_app({"REDIS_URL": redis_server.url})).test_client()
+    login_app = with_login(create_app({"REDIS_URL": redis_server.url}))
+    client = login_app.test_client()
     client.get("/v1")
-    with Monitor(redis_server) as monitor:
-        client.post("/v1/auth/login", json={"email": "a@example.com", "password": "x"})
-    assert monitor.commands == ["EVALSHA", "EVALSHA"]  # per IP, per account
+    body = {"email": "a@example.com", "password": "x"}
+    resp, commands, count = trips(login_app).during(
+        redis_server, lambda: client.post("/v1/auth/login", json=body)
+    )
+    assert resp.status_code == 401
+    assert commands == ["EVALSHA", "EVALSHA"] and count == 2  # per IP, per account
