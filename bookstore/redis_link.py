@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bookstore.redis")
 
 _PIGGYBACKED = "bookstore.redis.piggybacked"
-DEFERRED_MAX = 256
+DEFERRED_MAX = 64
 # Any Redis failure (refused, timeout, loading, out of memory) degrades; it never fails a request.
 UNAVAILABLE = (redis.RedisError, OSError)
 
