@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/bookstore_test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 LINT_PATHS := bookstore tests $(wildcard bench) wsgi.py gunicorn.conf.py
 
-.PHONY: install run serve worker migrate seed test lint fmt clean bench
+.PHONY: install run serve worker migrate seed test lint fmt clean bench clients-deps postman demo
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,21 @@ lint: install  ## ruff lint and format check
 fmt: install  ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 	$(BIN)/ruff format $(LINT_PATHS)
+
+# The Postman collection runner and the browser test (clients/): pinned in package-lock.json.
+CLIENTS_STAMP := clients/node_modules/.installed
+
+$(CLIENTS_STAMP): clients/package.json clients/package-lock.json
+	npm ci --prefix clients --no-audit --no-fund
+	touch $@
+
+clients-deps: $(CLIENTS_STAMP)  ## install newman and playwright-core into clients/node_modules
+
+postman: install clients-deps  ## run the Postman collection with newman against a fresh gunicorn
+	BIN=$(BIN) clients/scripts/postman.sh $(NEWMAN_ARGS)
+
+demo: install  ## serve the API on :8000 and the web frontend on :5173
+	BIN=$(BIN) clients/scripts/demo.sh
 
 clean:  ## remove the virtualenv, caches and the embedded database
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
