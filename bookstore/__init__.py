@@ -40,6 +40,7 @@ EXPOSED_HEADERS = [
     "X-RateLimit-Reset",
     "RateLimit",
     "RateLimit-Policy",
+    "X-Cache",
 ]
 
 log = logging.getLogger("bookstore")
@@ -61,6 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _load_config(app, config)
     _init_logging(app)
     _init_extensions(app)
+    _init_limits_and_cache(app)
     _register_blueprints(app)
     _register_errors(app)
     _register_cli(app)
@@ -109,6 +111,15 @@ def _init_extensions(app: Flask) -> None:
         max_age=app.config["CORS_MAX_AGE"],
         vary_header=True,
     )
+
+
+def _init_limits_and_cache(app: Flask) -> None:
+    from bookstore import cache, ratelimit, redis_link
+
+    redis_link.init_app(app)
+    # The limiter's before_request must run before the cache's: cache hits count too.
+    ratelimit.init_app(app)
+    cache.init_app(app)
 
 
 def _migrations_dir() -> Path:

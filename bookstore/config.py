@@ -141,6 +141,7 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "PUBLIC_BASE_PATH": "/v1",
         # How long a stored Idempotency-Key outcome is replayed (the contract says 24 hours).
         "IDEMPOTENCY_TTL_SECONDS": _int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=1),
+        **_rate_limits_and_cache(env),
     }
 
 
@@ -240,4 +241,41 @@ def _webhook_config(env: dict[str, str], production: bool) -> dict[str, Any]:
         "WEBHOOK_BACKOFF_CAP": _float(env, "WEBHOOK_BACKOFF_CAP", 3600.0),
         "WEBHOOK_POLL_INTERVAL": _float(env, "WEBHOOK_POLL_INTERVAL", 1.0, minimum=0.01),
         "LOW_STOCK_THRESHOLD": _int(env, "LOW_STOCK_THRESHOLD", 5),
+    }
+
+
+RATE_LIMITS = {
+    "RATELIMIT_DEFAULT": "300/minute",
+    "RATELIMIT_WRITE": "60/minute",
+    "RATELIMIT_ADMIN": "3000/minute",
+    "RATELIMIT_LOGIN_IP": "10/minute",
+    "RATELIMIT_LOGIN_ACCOUNT": "5/minute",
+}
+
+
+def _rate_limit(env: dict[str, str], name: str, default: str) -> str:
+    """One limit such as ``300/minute`` or ``20 per 10 seconds`` (one, so one round trip)."""
+    from limits import parse_many
+
+    value = _str(env, name, default)
+    try:
+        items = parse_many(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a rate limit like '300/minute', got {value!r}") from exc
+    if len(items) != 1 or items[0].amount < 1:
+        raise ConfigError(f"{name} must be exactly one positive limit, got {value!r}")
+    return value
+
+
+def _rate_limits_and_cache(env: dict[str, str]) -> dict[str, Any]:
+    limits = {name: _rate_limit(env, name, default) for name, default in RATE_LIMITS.items()}
+    return {
+        **limits,
+        "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),
+        "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0),
+        "REDIS_RETRY_INTERVAL": _float(env, "REDIS_RETRY_INTERVAL", 2.0, minimum=0.05),
+        "CACHE_ENABLED": _bool(env, "CACHE_ENABLED", True),
+        "CACHE_TTL": _int(env, "CACHE_TTL", 120, minimum=1),
+        "CACHE_MAX_ENTRIES": _int(env, "CACHE_MAX_ENTRIES", 256, minimum=1),
+        "CACHE_MAX_ENTRY_BYTES": _int(env, "CACHE_MAX_ENTRY_BYTES", 256 * 1024, minimum=1024),
     }

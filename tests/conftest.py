@@ -123,6 +123,16 @@ def make_app(app) -> Iterator[Callable[..., Flask]]:
 
 
 @pytest.fixture
+def redis_server():
+    """A private redis-server on a spare port, for tests that stop it or count commands."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def app_ctx(app) -> Iterator[None]:
     with app.app_context():
         yield

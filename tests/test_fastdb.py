@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import create_engine, text
 
+from bookstore.cache import invalidate
 from tests.conftest import DATABASE_URL
 
 
@@ -25,6 +26,7 @@ def test_read_recovers_after_backends_are_killed(client, make):
     book = make.book()
     assert client.get(f"/v1/books/{book.id}").status_code == 200
     assert _kill_app_connections() >= 1
+    invalidate()  # drop cached responses: the reads below must reach the database
     resp = client.get(f"/v1/books/{book.id}")
     assert resp.status_code == 200 and resp.get_json()["data"]["id"] == book.id
     assert client.get("/v1/books").status_code == 200  # the ORM path recovers too

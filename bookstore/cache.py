@@ -1,0 +1,210 @@
+"""Response cache for public catalog reads, shared in Redis (or in process without it).
+
+What is cached: ``GET``/``HEAD`` of the ``books``, ``authors`` and ``magazines``
+blueprints that answer ``200`` with ``Cache-Control: public``; the key is the path plus
+the query parameters sorted by name. Those representations are the same for every
+caller, so a bearer token does not bypass the cache; anything ``private``/``no-store``
+is never stored. The entry is the body up to (not including) ``meta``, the ``ETag`` and
+the headers, so a hit answers ``If-None-Match`` with 304 and carries a fresh request id.
+
+Invalidation: every entry is tagged with the catalog *generation* read at lookup time.
+Any commit that wrote a catalog table (seen by SQLAlchemy session events, so services
+such as orders are covered too) bumps the generation right after the commit, and a tag
+that does not match is a miss: no read after a write returns the old data, whichever
+worker or instance serves it. The lookup is one ``MGET generation entry`` sent in the
+rate limiter's round trip, and a miss's ``SET`` waits for the process's next round trip:
+the cache adds no round trip of its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlencode
+
+import click
+import orjson
+from flask import Flask, Response, current_app, has_app_context, request
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+
+from bookstore import apidoc
+from bookstore.cache_stores import LocalStore, RedisStore
+from bookstore.http import JSON_TYPE, request_id
+from bookstore.redis_link import get_link
+
+apidoc.COMMON_HEADERS["X-Cache"] = {
+    "description": "`HIT` or `MISS` on public catalog reads (the shared response cache)",
+    "schema": {"type": "string", "enum": ["HIT", "MISS"]},
+}
+CATALOG_BLUEPRINTS = frozenset({"books", "authors", "magazines"})
+CATALOG_TABLES = frozenset({"books", "authors", "magazines"})
+_URL = "bookstore.cache.url"  # environ: this request's normalised URL
+_PENDING = "bookstore.cache"  # environ: (url, generation) of a miss to store
+_CHANGED = "bookstore.catalog_changed"  # session.info: this transaction wrote the catalog
+
+
+def init_app(app: Flask) -> None:
+    if not app.config["CACHE_ENABLED"]:
+        return
+    link = get_link(app)
+    if link is not None:
+        store: RedisStore | LocalStore = RedisStore(link, ttl=app.config["CACHE_TTL"])
+    else:
+        store = LocalStore(
+            app.config["CACHE_MAX_ENTRIES"],
+            ttl=app.config["CACHE_TTL"],
+            generation_file=Path(app.instance_path) / "cache-generation",
+        )
+    app.extensions["bookstore_cache"] = store
+    if link is not None:
+        link.planned_reads = _planned_reads  # fetched with the rate limiter's round trip
+    app.before_request(_lookup)
+    app.after_request(_store)
+    app.cli.add_command(cache_clear_command)
+    _listen_for_catalog_writes()
+
+
+def invalidate() -> None:
+    """Make every cached catalog response stale (for writes the session does not see)."""
+    store = current_app.extensions.get("bookstore_cache")
+    if store is not None:
+        store.bump()
+
+
+@click.command("cache-clear")
+def cache_clear_command() -> None:
+    """Invalidate the catalog response cache (after loading data outside the API)."""
+    invalidate()
+    click.echo("Catalog response cache invalidated.")
+
+
+# -- the request path --------------------------------------------------------------------
+
+
+def normalised_url() -> str:
+    # A stable sort keeps repeated parameters in their order: the first one is what counts.
+    params = sorted(request.args.items(multi=True), key=lambda item: item[0])
+    return f"{request.path}?{urlencode(params)}" if params else request.path
+
+
+def _cacheable() -> bool:
+    return request.method in ("GET", "HEAD") and request.blueprint in CATALOG_BLUEPRINTS
+
+
+def _url() -> str:
+    environ = request.environ
+    if _URL not in environ:
+        environ[_URL] = normalised_url()
+    return environ[_URL]
+
+
+def _planned_reads() -> list[str] | None:
+    if not _cacheable():
+        return None
+    return current_app.extensions["bookstore_cache"].reads(_url())
+
+
+def _lookup() -> Response | None:
+    if not _cacheable():
+        return None
+    store = current_app.extensions["bookstore_cache"]
+    url = _url()
+    generation, entry = store.get(url)
+    if entry is None:
+        request.environ[_PENDING] = (url, generation)
+        return None
+    return _replay(entry)
+
+
+def _meta_tail() -> bytes:
+    return b',"meta":{"request_id":"' + request_id().encode() + b'"}}'
+
+
+def _replay(entry: bytes) -> Response:
+    head, _, prefix = entry.partition(b"\n")
+    etag, cache_control, link = orjson.loads(head)
+    if _none_match(etag):
+        response = Response(status=304)
+    else:
+        response = Response(prefix + _meta_tail(), content_type=JSON_TYPE)
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = cache_control
+    if link:
+        response.headers["Link"] = link
+    response.headers["X-Cache"] = "HIT"
+    return response
+
+
+def _none_match(etag: str) -> bool:
+    header = request.headers.get("If-None-Match")
+    if not header:
+        return False
+    tags = (tag.strip().removeprefix("W/") for tag in header.split(","))
+    return header.strip() == "*" or etag in tags
+
+
+def _store(response: Response) -> Response:
+    pending = request.environ.pop(_PENDING, None)
+    if pending is None:
+        return response
+    response.headers["X-Cache"] = "MISS"
+    url, generation = pending
+    cache_control = response.headers.get("Cache-Control", "")
+    etag = response.headers.get("ETag")
+    if (
+        generation is None  # Redis unreachable: no tag to store under
+        or etag is None
+        or response.status_code != 200
+        or response.direct_passthrough
+        or "public" not in cache_control
+        or "private" in cache_control
+        or "no-store" in cache_control
+    ):
+        return response
+    body = response.get_data()
+    tail = _meta_tail()
+    if not body.endswith(tail) or len(body) > current_app.config["CACHE_MAX_ENTRY_BYTES"]:
+        return response
+    head = orjson.dumps([etag, cache_control, response.headers.get("Link")])
+    store = current_app.extensions["bookstore_cache"]
+    store.put(url, generation, head + b"\n" + body[: -len(tail)])
+    return response
+
+
+# -- invalidation ------------------------------------------------------------------------
+
+
+def _listen_for_catalog_writes() -> None:
+    if event.contains(Session, "after_commit", _after_commit):
+        return
+    event.listen(Session, "after_flush", _note_flush)
+    event.listen(Session, "do_orm_execute", _note_statement)
+    event.listen(Session, "after_commit", _after_commit)
+    event.listen(Session, "after_rollback", _after_rollback)
+
+
+def _note_flush(session: Session, flush_context: UOWTransaction) -> None:
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if getattr(obj, "__tablename__", None) in CATALOG_TABLES:
+            session.info[_CHANGED] = True
+            return
+
+
+def _note_statement(state: ORMExecuteState) -> None:
+    # Core or ORM-enabled INSERT/UPDATE/DELETE run through the session (bulk stock updates).
+    if state.is_select or not (state.is_insert or state.is_update or state.is_delete):
+        return
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) in CATALOG_TABLES:
+        state.session.info[_CHANGED] = True
+
+
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_CHANGED, False) and has_app_context():
+        store = current_app.extensions.get("bookstore_cache")
+        if store is not None:
+            store.bump()
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_CHANGED, None)

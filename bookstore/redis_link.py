@@ -1,0 +1,162 @@
+"""A breaker around the shared Redis client, and the readiness probe.
+
+Redis is an accelerator here, never a single point of failure: the rate limiter and the
+response cache ask :func:`get_link` whether Redis is worth trying, report failures and
+successes to it, and degrade to per-process behaviour while it is down. The client is
+the app's shared one (:data:`bookstore.extensions.redis_client`: short timeouts, one
+immediate retry), so an outage costs milliseconds, not seconds, per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import redis
+from flask import Flask, has_request_context, request
+
+from bookstore.extensions import redis_client
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
+log = logging.getLogger("bookstore.redis")
+
+_PIGGYBACKED = "bookstore.redis.piggybacked"
+DEFERRED_MAX = 64
+# Any Redis failure (refused, timeout, loading, out of memory) degrades; it never fails a request.
+UNAVAILABLE = (redis.RedisError, OSError)
+
+
+def get_link(app: Flask) -> RedisLink | None:
+    """The app's link to Redis, or None without ``REDIS_URL`` (embedded mode)."""
+    link = app.extensions.get("bookstore_redis_link")
+    if link is None:
+        client = redis_client.get(app)
+        if client is None:
+            return None
+        link = app.extensions["bookstore_redis_link"] = RedisLink(
+            client, retry_interval=app.config.get("REDIS_RETRY_INTERVAL", 2.0)
+        )
+        # Close the sockets when the app goes away (tests build many apps), before the
+        # garbage collector finalises them in arbitrary order and warns about each one.
+        weakref.finalize(app, client.connection_pool.disconnect)
+    return link
+
+
+class RedisLink:
+    """A client plus what this process last saw of Redis: up, or down until a retry time.
+
+    While down, callers skip Redis entirely (no timeout per request); one caller per
+    ``retry_interval`` is let through to probe, and its success closes the breaker.
+    """
+
+    def __init__(self, client: redis.Redis, retry_interval: float) -> None:
+        self.client = client
+        self.retry_interval = retry_interval
+        self.down_since: float | None = None
+        self._retry_at = 0.0
+        # Called once when Redis answers again after an outage (the cache re-invalidates).
+        self.on_recover: list[Callable[[], None]] = []
+        # Keys this request will read anyway (the cache's lookup): the first round trip of
+        # the request (the rate limiter's) fetches them too, so the read costs no trip.
+        self.planned_reads: Callable[[], list[str] | None] | None = None
+        # Writes that can wait (the cache storing a miss): they ride in this process's next
+        # round trip, whichever request makes it. Bounded; lost if that trip fails.
+        self.deferred: deque[tuple[str, bytes, int]] = deque(maxlen=DEFERRED_MAX)
+
+    def defer_set(self, key: str, value: bytes, ttl: int) -> None:
+        if self.up:
+            self.deferred.append((key, value, ttl))
+
+    def drain_deferred(self, pipe: Pipeline) -> int:
+        """Queue the deferred writes on ``pipe``; returns how many replies to skip."""
+        count = 0
+        while True:
+            try:
+                key, value, ttl = self.deferred.popleft()  # thread-safe, unlike a list
+            except IndexError:
+                return count
+            pipe.set(key, value, ex=ttl)
+            count += 1
+
+    def reads_to_piggyback(self) -> list[str] | None:
+        if self.planned_reads is None or not has_request_context():
+            return None
+        if _PIGGYBACKED in request.environ:
+            return None  # already fetched by an earlier round trip of this request
+        return self.planned_reads()
+
+    def keep_piggybacked(self, keys: list[str], values: list[bytes | None]) -> None:
+        request.environ[_PIGGYBACKED] = (keys, values)
+
+    def piggybacked(self, keys: list[str]) -> list[bytes | None] | None:
+        """The values of ``keys`` fetched earlier in this request, or None."""
+        found = request.environ.get(_PIGGYBACKED) if has_request_context() else None
+        return found[1] if found is not None and found[0] == keys else None
+
+    @property
+    def up(self) -> bool:
+        return self.down_since is None
+
+    def should_try(self) -> bool:
+        if self.down_since is None:
+            return True
+        now = time.monotonic()
+        if now >= self._retry_at:
+            # Let this caller probe; the others keep skipping until the next interval.
+            self._retry_at = now + self.retry_interval
+            return True
+        return False
+
+    def failed(self, exc: BaseException, what: str) -> None:
+        self._retry_at = time.monotonic() + self.retry_interval
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            log.warning(
+                "Redis unreachable (%s during %s): rate limits fall back to per-process "
+                "counters and the response cache is bypassed until it is back",
+                exc.__class__.__name__,
+                what,
+            )
+
+    def succeeded(self) -> None:
+        if self.down_since is not None:
+            outage = time.monotonic() - self.down_since
+            self.down_since = None
+            log.warning("Redis reachable again after %.1fs: shared limits and cache resume", outage)
+            for callback in self.on_recover:
+                callback()
+
+
+def init_app(app: Flask) -> None:
+    """Register the readiness probe; without Redis, say that limits and cache are local."""
+    link = get_link(app)
+    if link is None:
+        log.warning(
+            "REDIS_URL is not set: rate limits and the response cache are kept per process "
+            "(each worker counts and caches on its own)"
+        )
+    _register_health_probe(app, link)
+
+
+def _register_health_probe(app: Flask, link: RedisLink | None) -> None:
+    """``/health/ready`` reports Redis: up, down (503) or not configured (embedded mode)."""
+
+    def probe() -> dict[str, object]:
+        if link is None:
+            return {"status": "not_configured"}
+        started = time.perf_counter()
+        try:
+            link.client.ping()
+        except UNAVAILABLE as exc:
+            link.failed(exc, "health check")
+            return {"status": "down", "error": exc.__class__.__name__}
+        link.succeeded()
+        return {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+    app.extensions.setdefault("bookstore_health", {})["redis"] = probe
