@@ -39,12 +39,20 @@ ERROR_DESCRIPTIONS = {
     409: "Conflict with the current state",
     412: "`If-Match` does not match the current ETag",
     413: "Body larger than the configured limit",
+    414: "Request line (path and query string) over 8190 bytes, refused by the HTTP server",
     415: "Body is not `application/json`",
     422: "Idempotency key reused with a different request",
     429: "Rate limit exceeded",
+    431: "Too many request headers (over 100) or one over 8190 bytes, refused by the HTTP server",
     500: "Unexpected error",
     503: "A dependency is unavailable",
 }
+# Any operation can answer these: server limits, rate limits, faults and outages.
+COMMON_ERRORS = frozenset({414, 429, 431, 500, 503})
+# Documented headers that are sent on every response they are documented for.
+REQUIRED_HEADERS = frozenset(
+    {"X-Request-ID", "ETag", "Cache-Control", "Link", "Location", "WWW-Authenticate", "Retry-After"}
+)
 
 
 def _doc(fn: F) -> dict[str, Any]:
@@ -112,12 +120,21 @@ def response(
     description: str = "Success",
     many: bool = False,
     headers: Mapping[str, str] | None = None,
+    bare: bool = False,
+    also: tuple[int, ...] = (),
 ) -> Callable[[F], F]:
-    """Document the success response (the view builds it through ``bookstore.http``)."""
+    """Document the success response (the view builds it through ``bookstore.http``).
+
+    ``bare``: the body is ``schema`` itself, without the ``data``/``meta`` envelope and
+    without an ETag (health checks). ``also``: other statuses answered with the same body
+    instead of the error envelope (``/health/ready``'s 503).
+    """
 
     def decorator(view: F) -> F:
         doc = _doc(view)
         doc["response"] = (schema, status, description, many, dict(headers or {}))
+        doc["bare"] = bare
+        doc["also"] = also
         return view
 
     return decorator
@@ -131,7 +148,9 @@ def errors(*statuses: int) -> Callable[[F], F]:
     return decorator
 
 
-def header(name: str, description: str, *, required: bool = False) -> Callable[[F], F]:
+def header(
+    name: str, description: str, *, required: bool = False, pattern: str | None = None
+) -> Callable[[F], F]:
     """Document a request header the view reads (``Idempotency-Key``)."""
 
     def decorator(view: F) -> F:
@@ -139,7 +158,7 @@ def header(name: str, description: str, *, required: bool = False) -> Callable[[
             "in": "header",
             "name": name,
             "required": required,
-            "schema": {"type": "string"},
+            "schema": {"type": "string", **({"pattern": pattern} if pattern else {})},
             "description": description,
         }
         _doc(view).setdefault("headers", []).append(param)
@@ -238,26 +257,28 @@ def _path_and_params(rule: str) -> tuple[str, list[dict[str, Any]]]:
 def _error_response(status: int) -> dict[str, Any]:
     if status == 304:
         return {"description": ERROR_DESCRIPTIONS[304], "headers": _headers({"ETag": "string"})}
-    headers = dict(COMMON_HEADERS)
+    names = {}
     if status == 401:
-        headers["WWW-Authenticate"] = {"schema": {"type": "string"}}
-    if status == 405:
-        headers["Allow"] = {"schema": {"type": "string"}}
+        names["WWW-Authenticate"] = "string"
     if status in (429, 503):
-        headers["Retry-After"] = {"schema": {"type": "integer"}}
+        names["Retry-After"] = "integer"
     description = ERROR_DESCRIPTIONS.get(status) or HTTP_CODES.get(status, ("", "Error"))[1]
     return {
         "description": description,
-        "headers": headers,
+        "headers": _headers(names),
         "content": {"application/json": {"schema": "Error"}},
     }
 
 
 def _headers(names: Mapping[str, str]) -> dict[str, Any]:
-    out = dict(COMMON_HEADERS)
+    out = {name: _header(name, spec) for name, spec in COMMON_HEADERS.items()}
     for name, kind in names.items():
-        out[name] = {"schema": {"type": kind}}
+        out[name] = _header(name, {"schema": {"type": kind}})
     return out
+
+
+def _header(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {**spec, "required": True} if name in REQUIRED_HEADERS else spec
 
 
 def _operation(view: F, method: str, path_params: list[dict[str, Any]]) -> dict[str, Any]:
@@ -282,7 +303,8 @@ def _operation(view: F, method: str, path_params: list[dict[str, Any]]) -> dict[
             "required": doc.get("body_required", True),
             "content": {t: {"schema": type(doc["body"])} for t in types},
         }
-    errors_ = set(doc["errors"]) | {429, 500}
+    errors_ = set(doc["errors"]) | COMMON_ERRORS
+    bare = doc.get("bare", False)
     if path_params:
         errors_.add(404)
     if method in ("put", "patch", "delete"):
@@ -296,7 +318,7 @@ def _operation(view: F, method: str, path_params: list[dict[str, Any]]) -> dict[
                 "description": "Apply only if the ETag still matches",
             }
         )
-    if method == "get" and "response" in doc:
+    if method == "get" and "response" in doc and not bare:
         errors_.add(304)
         op["parameters"].append(
             {
@@ -311,16 +333,24 @@ def _operation(view: F, method: str, path_params: list[dict[str, Any]]) -> dict[
         entry: dict[str, Any] = {"description": desc}
         names = dict(extra)
         if schema is not None:
-            entry["content"] = {"application/json": {"schema": envelope(schema, many)}}
+            body = schema if bare else envelope(schema, many)
+            entry["content"] = {"application/json": {"schema": body}}
             if method == "get":
-                names.setdefault("ETag", "string")
                 names.setdefault("Cache-Control", "string")
+                if not bare:
+                    names.setdefault("ETag", "string")
             if many:
                 names.setdefault("Link", "string")
         entry["headers"] = _headers(names)
         op["responses"][str(status)] = entry
     for status in sorted(errors_):
         op["responses"][str(status)] = _error_response(status)
+    for status in doc.get("also", ()):
+        op["responses"][str(status)] = {
+            "description": ERROR_DESCRIPTIONS[status],
+            "headers": entry["headers"],
+            "content": entry["content"],
+        }
     security_ = doc.get("security")
     if security_ == "required":
         op["security"] = [{"bearerAuth": []}]

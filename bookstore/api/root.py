@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, send_from_directory
 from marshmallow import Schema, fields
+from marshmallow.validate import OneOf
 from sqlalchemy import text
 
 from bookstore import apidoc
@@ -22,9 +23,19 @@ class RootSchema(Schema):
     _links = fields.Dict(keys=fields.String(), values=fields.String(), data_key="_links")
 
 
+class CheckSchema(Schema):
+    status = fields.String(
+        required=True, validate=OneOf(["up", "down", "not_configured"]), metadata={"example": "up"}
+    )
+    error = fields.String(metadata={"description": "Exception class when down"})
+    latency_ms = fields.Float()
+
+
 class HealthSchema(Schema):
-    status = fields.String(required=True, metadata={"example": "ok"})
-    checks = fields.Dict(keys=fields.String(), values=fields.Dict())
+    """Health bodies are bare (no ``data`` envelope), as load balancers expect."""
+
+    status = fields.String(required=True, validate=OneOf(["ok", "down"]))
+    checks = fields.Dict(keys=fields.String(), values=fields.Nested(CheckSchema))
 
 
 @bp.get("/v1")
@@ -59,15 +70,16 @@ def _health(status: int, body: dict[str, object]) -> Response:
 
 
 @bp.get("/health/live")
-@apidoc.response(HealthSchema, description="The process is up")
+@apidoc.response(HealthSchema, description="The process is up", bare=True)
 def live():
     """Report that the process is up."""
     return _health(200, {"status": "ok"})
 
 
 @bp.get("/health/ready")
-@apidoc.response(HealthSchema, description="Database and Redis are reachable")
-@apidoc.errors(503)
+@apidoc.response(
+    HealthSchema, description="Database and Redis are reachable", bare=True, also=(503,)
+)
 def ready():
     """Report whether the database and Redis are reachable (503 when not)."""
     checks = readiness_checks()

@@ -28,7 +28,10 @@ class CountryCode(Text):
     """An ISO 3166-1 alpha-2 code, case-insensitive on input, upper case when stored."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("metadata", {}).setdefault("example", "DE")
+        metadata = kwargs.setdefault("metadata", {})
+        metadata.setdefault("example", "DE")
+        # Documented in upper case; lower case is accepted too.
+        metadata.setdefault("enum", sorted(COUNTRY_CODES))
         super().__init__(min_length=2, max_length=2, **kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
@@ -45,7 +48,13 @@ class ShippingAddressSchema(Schema):
     line1 = Text(required=True, min_length=1, max_length=200)
     line2 = Text(max_length=200, allow_none=True, load_default=None)
     city = Text(required=True, min_length=1, max_length=100)
-    postal_code = Text(required=True, min_length=1, max_length=20, validate=_postal_code)
+    postal_code = Text(
+        required=True,
+        min_length=1,
+        max_length=20,
+        validate=_postal_code,
+        metadata={"pattern": f"^{_POSTAL_CODE.pattern}$"},
+    )
     country = CountryCode(required=True)
 
 

@@ -77,6 +77,7 @@ def idempotent(*, required: bool = False) -> Callable[[F], F]:
             "`Idempotent-Replayed: true`; a different request with it is 422; while the "
             "first is still running, 409 `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`.",
             required=required,
+            pattern=f"^{_KEY_RE.pattern}$",
         )(wrapper)
         apidoc.errors(400, 409, 422)(wrapper)
         return wrapper
