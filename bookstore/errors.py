@@ -129,12 +129,15 @@ HTTP_CODES = {
     405: ("METHOD_NOT_ALLOWED", "The method is not allowed for the requested URL"),
     406: ("NOT_ACCEPTABLE", "This API only produces application/json"),
     413: ("PAYLOAD_TOO_LARGE", "The request body exceeds the configured limit"),
+    414: ("URI_TOO_LONG", "The request line is too long"),
     415: ("UNSUPPORTED_MEDIA_TYPE", "The request body must be application/json"),
     429: ("RATE_LIMIT_EXCEEDED", "Too many requests; slow down"),
+    431: ("REQUEST_HEADERS_TOO_LARGE", "Too many request headers, or one is too large"),
 }
 
 PG_UNIQUE, PG_FOREIGN_KEY, PG_NOT_NULL, PG_CHECK = "23505", "23503", "23502", "23514"
 PG_UNAVAILABLE_CLASSES = ("08", "57P")  # connection exceptions, admin shutdown
+PG_DATA_EXCEPTION = "22"  # a value out of range or malformed for its column
 
 
 def _integrity_error(exc: IntegrityError) -> APIError:
@@ -241,6 +244,14 @@ def register_error_handlers(app: Flask) -> None:
         if _is_unavailable(exc):
             log.warning("database unavailable: %s", exc.orig.__class__.__name__)
             return render(ServiceUnavailable())
+        if (getattr(exc.orig, "pgcode", None) or "").startswith(PG_DATA_EXCEPTION):
+            # A schema should have refused the value; logged so the gap gets closed.
+            log.warning(
+                "data exception from the database: %s",
+                exc.orig.__class__.__name__,
+                extra={"request_id": request_id()},
+            )
+            return render(BadRequest("A value in the request is out of range or malformed"))
         return unexpected(exc)
 
     @app.errorhandler(Exception)

@@ -21,7 +21,7 @@ class BookSchema(Schema):
     id = fields.Integer(dump_only=True)
     title = Text(required=True, min_length=1, max_length=300)
     isbn = ISBN(required=True)
-    author_id = fields.Integer(required=True, strict=True, validate=validate.Range(1))
+    author_id = fields.Integer(required=True, strict=True, validate=validate.Range(1, 2**31 - 1))
     category = Text(required=True, min_length=1, max_length=50)
     publication_year = fields.Integer(required=True, strict=True, validate=YEAR)
     price = Money(required=True)
