@@ -65,6 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _init_limits_and_cache(app)
     _register_blueprints(app)
     _register_errors(app)
+    _register_security_headers(app)
     _register_cli(app)
     return app
 
@@ -152,6 +153,12 @@ def _register_errors(app: Flask) -> None:
     from bookstore.errors import register_error_handlers
 
     register_error_handlers(app)
+
+
+def _register_security_headers(app: Flask) -> None:
+    from bookstore import security
+
+    security.init_app(app)
 
 
 def _register_cli(app: Flask) -> None:

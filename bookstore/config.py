@@ -136,6 +136,9 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
             [] if production else ["http://localhost:5173", "http://127.0.0.1:5173"],
         ),
         "CORS_MAX_AGE": _int(env, "CORS_MAX_AGE", 600),
+        # Strict-Transport-Security max-age; 0 (the default) sends none. Set it only where
+        # the API is served over TLS (behind a TLS-terminating proxy, say 31536000).
+        "HSTS_SECONDS": _int(env, "HSTS_SECONDS", 0),
         "CATALOG_MAX_AGE": _int(env, "CATALOG_MAX_AGE", 60),
         "LOG_LEVEL": _str(env, "LOG_LEVEL", "INFO").upper(),
         "PUBLIC_BASE_PATH": "/v1",

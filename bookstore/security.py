@@ -1,0 +1,37 @@
+"""Security headers on every response the app sends.
+
+JSON cannot run script, but a browser may still sniff, frame or leak a URL: these headers
+forbid all of it. ``/docs`` sets its own, looser Content-Security-Policy (Swagger UI runs
+script), which is kept. HSTS is only sent when ``HSTS_SECONDS`` is set: it must come from
+a deployment that is served over TLS, or it would lock browsers out of a plain-HTTP host.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response
+
+JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+def security_headers(hsts_seconds: int) -> list[tuple[str, str]]:
+    headers = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Content-Security-Policy", JSON_CSP),
+    ]
+    if hsts_seconds:
+        headers.append(("Strict-Transport-Security", f"max-age={hsts_seconds}; includeSubDomains"))
+    return headers
+
+
+def init_app(app: Flask) -> None:
+    headers = security_headers(app.config["HSTS_SECONDS"])
+
+    @app.after_request
+    def add_security_headers(response: Response) -> Response:
+        existing = response.headers
+        for name, value in headers:
+            if name not in existing:
+                existing[name] = value
+        return response
