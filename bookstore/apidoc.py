@@ -195,7 +195,11 @@ class ErrorBody(Schema):
     status = fields.Integer(required=True)
     code = fields.String(required=True, metadata={"example": "VALIDATION_ERROR"})
     message = fields.String(required=True)
-    details = fields.List(fields.Nested(ErrorDetail), required=True)
+    details = fields.List(
+        fields.Nested(ErrorDetail),
+        required=True,
+        metadata={"maxItems": 100, "description": "At most 100; the message says if cut"},
+    )
     request_id = fields.String(required=True)
 
 

@@ -15,11 +15,14 @@ from urllib.parse import urlencode
 
 import orjson
 from flask import Flask, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 JSON_TYPE = "application/json; charset=utf-8"
 MERGE_PATCH_TYPE = "application/merge-patch+json"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 NO_STORE = "private, no-store"
+MAX_DETAILS = 100
+MAX_FIELD_CHARS = 200
 
 
 # -- request ids ---------------------------------------------------------------------
@@ -65,12 +68,17 @@ def error_response(
     details: Iterable[Mapping[str, str]],
     headers: Mapping[str, str],
 ) -> Response:
+    listed = list(details)
+    if len(listed) > MAX_DETAILS:
+        # A body of 50,000 unknown fields must not earn a 4 MB answer.
+        message = f"{message} (the first {MAX_DETAILS} of {len(listed)} problems are listed)"
+        listed = listed[:MAX_DETAILS]
     body = {
         "error": {
             "status": status,
             "code": code,
             "message": message,
-            "details": list(details),
+            "details": [_short_field(detail) for detail in listed],
             "request_id": request_id(),
         }
     }
@@ -78,6 +86,14 @@ def error_response(
     response.headers.update(headers)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _short_field(detail: Mapping[str, str]) -> Mapping[str, str]:
+    # Field names can be the client's own (unknown keys): echo a bounded prefix only.
+    field = detail.get("field", "")
+    if len(field) <= MAX_FIELD_CHARS:
+        return detail
+    return {**detail, "field": field[:MAX_FIELD_CHARS] + "..."}
 
 
 def _matches(header: str | None, etag: str) -> bool:
@@ -176,6 +192,21 @@ def link_header(links: Mapping[str, str | None]) -> str:
 # -- request bodies ------------------------------------------------------------------
 
 
+def request_body() -> bytes:
+    """The raw body; 413 beyond ``MAX_CONTENT_LENGTH``, chunked bodies included.
+
+    Werkzeug raises 413 on a ``Content-Length`` over the limit, but it cuts a chunked body
+    (no ``Content-Length``) at the limit without an error: the first megabyte of a larger
+    body would be parsed as if it were all of it. One byte more tells the two apart.
+    """
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    cut = request.content_length is None and limit is not None and len(raw) >= limit
+    if cut and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return raw
+
+
 def json_body(*, merge_patch: bool = False) -> dict[str, Any]:
     """The request body as a JSON object, or the contract's 400/413/415."""
     from bookstore.errors import APIError, BadRequest, InvalidJSON
@@ -188,7 +219,7 @@ def json_body(*, merge_patch: bool = False) -> dict[str, Any]:
             status=415,
             code="UNSUPPORTED_MEDIA_TYPE",
         )
-    raw = request.get_data(cache=True)  # raises 413 beyond MAX_CONTENT_LENGTH
+    raw = request_body()
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
