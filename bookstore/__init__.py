@@ -58,7 +58,9 @@ class _NoCookieSession(SessionInterface):
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, logging, extensions, blueprints, error handlers, CLI."""
-    app = Flask(__name__, instance_relative_config=False)
+    # No static folder: the API serves no files of its own (the docs assets come from a
+    # package), so Flask's /static route would be an undocumented, useless surface.
+    app = Flask(__name__, instance_relative_config=False, static_folder=None)
     _load_config(app, config)
     _init_logging(app)
     _init_extensions(app)
