@@ -4,6 +4,7 @@ JSON cannot run script, but a browser may still sniff, frame or leak a URL: thes
 forbid all of it. ``/docs`` sets its own, looser Content-Security-Policy (Swagger UI runs
 script), which is kept. HSTS is only sent when ``HSTS_SECONDS`` is set: it must come from
 a deployment that is served over TLS, or it would lock browsers out of a plain-HTTP host.
+With CORS origins configured, every response also varies on ``Origin``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ def security_headers(hsts_seconds: int) -> list[tuple[str, str]]:
 
 def init_app(app: Flask) -> None:
     headers = security_headers(app.config["HSTS_SECONDS"])
+    # CORS headers are sent only to an allowed Origin, so with CORS on every response
+    # depends on Origin: without Vary, a shared cache could hand a catalog page cached
+    # for one origin (or none) to another. flask-cors adds it only for several origins.
+    vary_origin = bool(app.config["CORS_ORIGINS"])
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
@@ -34,4 +39,10 @@ def init_app(app: Flask) -> None:
         for name, value in headers:
             if name not in existing:
                 existing[name] = value
+        if vary_origin:
+            vary = existing.get("Vary")
+            if not vary:
+                existing["Vary"] = "Origin"
+            elif "origin" not in vary.lower():
+                existing["Vary"] = f"{vary}, Origin"
         return response
