@@ -119,6 +119,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
 
     return {
         **_webhook_config(env, production),
+        # Flask turns debugging on from FLASK_DEBUG; never in production, whatever is set.
+        **({"DEBUG": False} if production else {}),
         "APP_ENV": app_env,
         "TESTING": app_env == "testing",
         "SECRET_KEY": secret,
