@@ -100,6 +100,24 @@ def test_unexpected_error_is_500_envelope_and_logged_with_request_id(caplog):
     assert record.request_id == "trace-me" and "secret internals" in caplog.text
 
 
+def test_a_value_the_database_cannot_hold_is_400_not_500(app, caplog):
+    broken = create_app()
+
+    @broken.get("/overflow")
+    def overflow():
+        from sqlalchemy import text
+
+        from bookstore.extensions import db
+
+        db.session.execute(text("SELECT CAST(:n AS integer)"), {"n": 2**40})
+
+    with caplog.at_level(logging.WARNING, logger="bookstore.errors"):
+        resp = broken.test_client().get("/overflow")
+    body = assert_error(resp, 400, "VALIDATION_ERROR")
+    assert "integer" not in body["error"]["message"]  # no database text leaks out
+    assert "data exception from the database" in caplog.text
+
+
 def test_database_down_is_503(monkeypatch):
     app = create_app(
         {

@@ -73,6 +73,7 @@ def test_price_number_with_two_decimals_accepted(client, admin_headers, author):
         ({"role": "admin"}, "role", "UNKNOWN_FIELD"),
         ({"id": 5}, "id", "UNKNOWN_FIELD"),
         ({"title": None}, "title", "NULL_NOT_ALLOWED"),
+        ({"author_id": 2**31}, "author_id", "INVALID_VALUE"),  # beyond the integer column
     ],
 )
 def test_invalid_bodies_are_400_with_field_details(
