@@ -70,6 +70,10 @@ postman: install clients-deps  ## run the Postman collection with newman against
 demo: install  ## serve the API on :8000 and the web frontend on :5173
 	BIN=$(BIN) clients/scripts/demo.sh
 
+.PHONY: soak
+soak: install  ## soak run, not in CI: SOAK_SECONDS (300) of mixed traffic -> bench/SOAK.md
+	$(BIN)/python bench/soak.py
+
 clean:  ## remove the virtualenv, caches and the embedded database
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
