@@ -21,8 +21,6 @@ from tests.conftest import LiveServer
 from tests.ordering import order_body, scalar
 from tests.sessions import assert_error
 
-pytestmark = pytest.mark.e2e
-
 LISTS = ["/v1/books", "/v1/authors", "/v1/magazines", "/v1/orders", "/v1/users", "/v1/webhooks"]
 MEBIBYTE = 1024 * 1024
 
@@ -108,6 +106,7 @@ def test_a_wide_json_object_gets_a_bounded_answer(client, admin):
 # -- over HTTP: what the server itself bounds -----------------------------------------
 
 
+@pytest.mark.e2e
 def test_a_body_over_the_limit_is_413_with_or_without_content_length(server, admin):
     url = server.url + "/v1/authors"
     headers = {**admin.headers, "Content-Type": "application/json"}
@@ -128,6 +127,7 @@ def test_a_body_over_the_limit_is_413_with_or_without_content_length(server, adm
     assert names == ["Chunked"]
 
 
+@pytest.mark.e2e
 def test_a_content_length_over_the_limit_is_refused_before_the_body_is_read(server):
     # Raw HTTP: a client library would correct the lying Content-Length.
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
@@ -143,12 +143,14 @@ def test_a_content_length_over_the_limit_is_refused_before_the_body_is_read(serv
     assert json.loads(body)["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
+@pytest.mark.e2e
 def test_an_overlong_url_is_414_in_the_envelope(server):
     response = requests.get(f"{server.url}/v1/books?q={'x' * 9000}", timeout=10)
     error = envelope(response, 414, "URI_TOO_LONG")
     assert "xxxx" not in error["message"]  # the request is not echoed
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "headers",
     [
