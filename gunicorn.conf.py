@@ -10,8 +10,12 @@ reused, never reopened.
 
 import multiprocessing
 import os
+import sys
 
-from bookstore import serving
+# gunicorn reads this file before it applies --chdir: find the app's package from here.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bookstore import serving  # noqa: E402
 
 bind = (
     os.environ.get("BIND")
