@@ -137,6 +137,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         ),
         "CORS_MAX_AGE": _int(env, "CORS_MAX_AGE", 600),
         "CATALOG_MAX_AGE": _int(env, "CATALOG_MAX_AGE", 60),
+        # Offset pages count matches exactly up to this many, then estimate (counting.py).
+        "PAGINATION_COUNT_LIMIT": _int(env, "PAGINATION_COUNT_LIMIT", 1000),
         "LOG_LEVEL": _str(env, "LOG_LEVEL", "INFO").upper(),
         "PUBLIC_BASE_PATH": "/v1",
         # How long a stored Idempotency-Key outcome is replayed (the contract says 24 hours).
