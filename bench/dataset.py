@@ -123,15 +123,14 @@ def cursor_spellings(boundary: int, count: int) -> list[str]:
 
     Needs an app context (the signature uses SECRET_KEY).
     """
-    from bookstore.pagination import _b64, _signature
+    from bookstore.cursors import sign
 
     out = []
     for n in range(count):
         a, b, c, d = n % 14, n // 14 % 14, n // 196 % 14, n // 2744
         # The JSON encode_cursor writes, with whitespace in four places.
         raw = f'{{{" " * a}"s":"id",{" " * b}"v":[{" " * c}{boundary}],{" " * d}"d":"n"}}'
-        payload = _b64(raw.encode())
-        out.append(f"{payload}.{_signature(payload)}")
+        out.append(sign(raw.encode()))
     return out
 
 

@@ -161,6 +161,8 @@ def render(r: dict[str, Any]) -> str:
     lines += ["", "## Pagination depth", "", *pages_table(r), "", "![pages](plots/pagination.png)"]
     lines += ["", "## SQL statements per request against page size", "", *per_page_table(r)]
     lines += ["", "## Worker class", "", *workers_table(r)]
+    if "sync" in r:
+        lines += ["", "![workers](plots/workers.png)"]
     lines += ["", *method(r)]
     return "\n".join(lines) + "\n"
 

@@ -73,9 +73,10 @@ def method(r: dict[str, Any]) -> list[str]:
         "- **SQL / request** is counted in process: the first 40 requests of each scenario's list"
         " run through `app.test_client()` with the same settings and a `before_cursor_execute`"
         " listener (the lean read path fires it too). A hit counts 0.",
-        "- **New DB sessions** during all measured runs:"
-        f" {sum(m['new_db_sessions'] for m in r['summary'].values())} (pooled connections are"
-        " reused; a positive figure would mean a pool closing and reopening connections).",
+        "- **Connections**: PostgreSQL sessions opened during all measured runs:"
+        f" {sum(m['new_db_sessions'] for m in r['summary'].values())}; the API held at most"
+        f" {max(m.get('api_db_connections', 0) for m in r['summary'].values())} (its pools,"
+        " sized to the threads, reuse their connections; the baseline's pool holds its own).",
         "",
         "Reproduce: `make bench` (see README, Performance). Raw figures of every round:"
         " `bench/out/results.json`; server logs: `bench/out/*.log`.",

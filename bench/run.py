@@ -46,11 +46,18 @@ def wait_for_quiet(settings: Settings) -> dict[str, Any]:
     return {"load_before": os.getloadavg(), "waited_s": round(waited), "quiet": quiet}
 
 
-def sessions(settings: Settings) -> int:
-    """PostgreSQL sessions opened on the benchmark database so far (connection churn)."""
+def sessions(settings: Settings) -> tuple[int, int]:
+    """Sessions opened on the benchmark database so far (connection churn), and the API's
+    connections open now (its pools)."""
     with psycopg2.connect(settings.database_url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
-        return int(cur.fetchone()[0])
+        cur.execute(
+            "SELECT (SELECT sessions FROM pg_stat_database WHERE datname = current_database()),"
+            " (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'bookstore')"
+        )
+        opened, open_now = cur.fetchone()
+    conn.close()
+    return int(opened), int(open_now)
 
 
 def login_token(settings: Settings, server: servers.Server) -> str:
@@ -102,7 +109,7 @@ class Runner:
             for _ in range(2):  # twice: a miss's entry is stored by its worker's next request
                 for path in paths.read_text().split():
                     urllib.request.urlopen(server.url + path, timeout=10).read()  # noqa: S310
-        before_sessions, before_load = sessions(self.settings), load1()
+        (before_sessions, _), before_load = sessions(self.settings), load1()
         result = loadgen.run_wrk(
             server.url,
             scenario,
@@ -111,7 +118,9 @@ class Runner:
             env=env,
             paths=paths,
         )
-        result["new_db_sessions"] = sessions(self.settings) - before_sessions - 1
+        after_sessions, result["api_db_connections"] = sessions(self.settings)
+        # Minus this check's own session.
+        result["new_db_sessions"] = after_sessions - before_sessions - 1
         result["load1"] = round((before_load + load1()) / 2, 2)
         return result
 
@@ -135,6 +144,7 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("requests", "errors", "socket_errors", "timeouts", "cache_hits", "cache_misses"):
         out[key] = sum(run[key] for run in runs)
     out["new_db_sessions"] = sum(run["new_db_sessions"] for run in runs)
+    out["api_db_connections"] = max(run["api_db_connections"] for run in runs)
     out["rounds"] = len(runs)
     out["rps_all"] = [round(run["rps"], 1) for run in runs]
     out["p99_all"] = [round(run["p99"], 2) for run in runs]
@@ -180,6 +190,7 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated scenario names")
     parser.add_argument("--no-sync", action="store_true", help="skip the sync-worker runs")
     parser.add_argument("--no-report", action="store_true", help="results.json only")
+    parser.add_argument("--out", default=str(OUT / "results.json"), help="results file")
     args = parser.parse_args()
     settings = Settings()
     scenarios = loadgen.by_name(args.only.split(",") if args.only else None)
@@ -227,8 +238,8 @@ def main() -> None:
         runner.stop()
     results["load_after"] = os.getloadavg()
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    log(f"wrote {OUT / 'results.json'}")
+    Path(args.out).write_text(json.dumps(results, indent=2, default=str))
+    log(f"wrote {args.out}")
     if not args.no_report:
         report.write(results)
 

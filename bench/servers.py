@@ -55,10 +55,11 @@ def start(
         "ACCESS_LOG": "-",  # on, to stdout, as in production (written to the log file)
     }
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    cwd = settings.app_dir if target == "wsgi:app" else str(ROOT)
     with log.open("wb") as handle:
         process = subprocess.Popen(
             [gunicorn, "-c", "gunicorn.conf.py", target],
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=handle,
             stderr=subprocess.STDOUT,

@@ -36,6 +36,9 @@ class Settings:
     quiet_load: float = field(default_factory=lambda: float(_env("BENCH_QUIET_LOAD", "1.0")))
     app_port: int = field(default_factory=lambda: int(_env("BENCH_APP_PORT", "8601")))
     baseline_port: int = field(default_factory=lambda: int(_env("BENCH_BASELINE_PORT", "8602")))
+    # Serve the API from another checkout (a before/after comparison); the baseline and the
+    # harness always come from this one.
+    app_dir: str = field(default_factory=lambda: _env("BENCH_APP_DIR", str(ROOT)))
     workers: str = field(default_factory=lambda: _env("WEB_CONCURRENCY", "4"))
     threads: str = field(default_factory=lambda: _env("GUNICORN_THREADS", "4"))
     # Only the SECRET_KEY is the benchmark's own; everything else is the production default.
