@@ -10,7 +10,7 @@ belongs right before that commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -158,17 +158,39 @@ def _out_of_stock(short: Sequence[tuple[int, dict[str, int]]]) -> Conflict:
 
 def pay(order_id: int, identity: Identity) -> tuple[Row[Any], list[Row[Any]]]:
     """pending -> paid (the payment is simulated: it always succeeds)."""
-    order = _transition(order_id, "pay", identity)
-    items = order_lines([order_id])[order_id]
-    _emit("order.paid", order, items)
-    commit()
-    return order, items
+    return _apply(order_id, "pay", identity)
 
 
 def cancel(order_id: int, identity: Identity) -> tuple[Row[Any], list[Row[Any]]]:
     """pending|paid -> cancelled, returning every line's copies to stock."""
-    order = _transition(order_id, "cancel", identity)
+    return _apply(order_id, "cancel", identity, effect=_return_stock)
+
+
+def ship(order_id: int, identity: Identity) -> tuple[Row[Any], list[Row[Any]]]:
+    """paid -> shipped."""
+    return _apply(order_id, "ship", identity)
+
+
+EVENTS = {"pay": "order.paid", "cancel": "order.cancelled", "ship": "order.shipped"}
+
+
+def _apply(
+    order_id: int,
+    action: str,
+    identity: Identity,
+    effect: Callable[[list[Row[Any]]], None] | None = None,
+) -> tuple[Row[Any], list[Row[Any]]]:
+    """One transition, its side effect and its event, committed together."""
+    order = _transition(order_id, action, identity)
     items = order_lines([order_id])[order_id]
+    if effect:
+        effect(items)
+    _emit(EVENTS[action], order, items)
+    commit()
+    return order, items
+
+
+def _return_stock(items: list[Row[Any]]) -> None:
     for item in sorted(items, key=lambda row: row.book_id or 0):  # the same lock order
         if item.book_id is not None:
             db.session.execute(
@@ -176,18 +198,6 @@ def cancel(order_id: int, identity: Identity) -> tuple[Row[Any], list[Row[Any]]]
                 .where(books.c.id == item.book_id)
                 .values(stock=books.c.stock + item.quantity)
             )
-    _emit("order.cancelled", order, items)
-    commit()
-    return order, items
-
-
-def ship(order_id: int, identity: Identity) -> tuple[Row[Any], list[Row[Any]]]:
-    """paid -> shipped."""
-    order = _transition(order_id, "ship", identity)
-    items = order_lines([order_id])[order_id]
-    _emit("order.shipped", order, items)
-    commit()
-    return order, items
 
 
 def _emit(event_type: str, order: Any, items: Sequence[Any]) -> None:
