@@ -90,7 +90,8 @@ class Counter:
     def per_page(self, files: dict[str, Path]) -> list[dict[str, Any]]:
         """The same list requests at per_page=10 and 100: the statement count must not move."""
         rows = []
-        for name in ("list_filtered", "search", "cursor_500000", "offset_500000"):
+        deepest = max(int(name.split("_")[1]) for name in files if name.startswith("cursor_"))
+        for name in ("list_filtered", "search", f"cursor_{deepest}", f"offset_{deepest}"):
             paths = files[name].read_text().split()[:10]
             row: dict[str, Any] = {"scenario": name}
             for size in (10, 100):
@@ -130,5 +131,9 @@ def summarise(samples: list[tuple[int, int, str | None]]) -> dict[str, Any]:
 
 def count_all(settings: Settings, files: dict[str, Path], token: str) -> dict[str, Any]:
     counter = Counter(settings, token)
-    per_scenario = {s.name: counter.scenario(s, files) for s in SCENARIOS if s.server == "app"}
+    per_scenario = {
+        s.name: counter.scenario(s, files)
+        for s in SCENARIOS
+        if s.server == "app" and (s.paths is None or s.paths in files)
+    }
     return {"scenarios": per_scenario, "per_page": counter.per_page(files)}

@@ -71,6 +71,17 @@ def login_token(settings: Settings, server: servers.Server) -> str:
         return json.loads(response.read())["data"]["access_token"]
 
 
+def customer_token(settings: Settings) -> str:
+    from bench.inprocess import app_context
+    from bookstore.auth import create_access_token
+    from bookstore.extensions import db
+    from bookstore.models import User
+
+    with app_context(settings):
+        customer = db.session.query(User).filter_by(email=settings.customer_email).one()
+        return create_access_token(customer.id, customer.role, version=customer.token_version)
+
+
 class Runner:
     def __init__(self, settings: Settings, files: dict[str, Path]) -> None:
         self.settings = settings
@@ -191,6 +202,7 @@ def main() -> None:
     parser.add_argument("--no-sync", action="store_true", help="skip the sync-worker runs")
     parser.add_argument("--no-report", action="store_true", help="results.json only")
     parser.add_argument("--out", default=str(OUT / "results.json"), help="results file")
+    parser.add_argument("--no-queries", action="store_true", help="skip the SQL counts")
     args = parser.parse_args()
     settings = Settings()
     scenarios = loadgen.by_name(args.only.split(",") if args.only else None)
@@ -205,17 +217,11 @@ def main() -> None:
     dataset.prepare_accounts_and_stock(settings)
     redis.Redis.from_url(settings.redis_url).flushdb()
     files = dataset.request_lists(settings)
+    scenarios = [s for s in scenarios if s.paths is None or s.paths in files]
 
-    log("counting SQL statements per request in process")
-    from bench.inprocess import app_context
-    from bookstore.auth import create_access_token
-    from bookstore.extensions import db
-    from bookstore.models import User
-
-    with app_context(settings):
-        customer = db.session.query(User).filter_by(email=settings.customer_email).one()
-        token = create_access_token(customer.id, customer.role, version=customer.token_version)
-    results["queries"] = queries.count_all(settings, files, token)
+    if not args.no_queries:
+        log("counting SQL statements per request in process")
+        results["queries"] = queries.count_all(settings, files, customer_token(settings))
 
     results["quiet"] = wait_for_quiet(settings)
     runner = Runner(settings, files)
