@@ -110,11 +110,11 @@ def prepare_accounts_and_stock(settings: Settings) -> None:
 
 
 def page_spellings(page: int, count: int) -> list[str]:
-    """``count`` distinct spellings of ``page``: leading zeros, then leading spaces."""
+    """``count`` distinct spellings of ``page``: leading zeros, leading and trailing spaces."""
     out = []
     for n in range(count):
-        zeros, spaces = n % 40, n // 40
-        out.append("+" * spaces + "0" * zeros + str(page))  # "+" is a space in a query
+        zeros, before, after = n % 40, n // 40 % 40, n // 1600
+        out.append("+" * before + "0" * zeros + str(page) + "+" * after)  # "+" is a space
     return out
 
 
@@ -210,7 +210,7 @@ def request_lists(settings: Settings, seed_value: int = 20260101) -> dict[str, P
             files[f"cursor_{depth}"] = _write(
                 f"cursor_{depth}", [f"/v1/books?per_page={PER_PAGE}&cursor={c}" for c in cursors]
             )
-            pages = page_spellings(depth // PER_PAGE + 1, 3000)
+            pages = page_spellings(depth // PER_PAGE + 1, 30_000)
             rng.shuffle(pages)
             files[f"offset_{depth}"] = _write(
                 f"offset_{depth}", [f"/v1/books?page={p}&per_page={PER_PAGE}" for p in pages]
