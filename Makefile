@@ -55,6 +55,20 @@ fmt: install  ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 	$(BIN)/ruff format $(LINT_PATHS)
 
+# The benchmark (bench/, README "Performance"): 1M books, gunicorn and wrk, ~15 minutes.
+BENCH_STAMP := $(BIN)/.bench-installed
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+$(BENCH_STAMP): bench/requirements.txt $(BIN)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+
+bench: install $(BENCH_STAMP)  ## benchmark on this machine: bench/RESULTS.md, bench/plots/
+	@command -v wrk >/dev/null 2>&1 || { echo "make bench: installing wrk (apt-get)"; \
+		$(SUDO) apt-get install -y --no-install-recommends wrk \
+		|| { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends wrk; }; }
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 # The Postman collection runner and the browser test (clients/): pinned in package-lock.json.
 CLIENTS_STAMP := clients/node_modules/.installed
 

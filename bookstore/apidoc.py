@@ -214,7 +214,15 @@ class Meta(Schema):
 class Pagination(Schema):
     page = fields.Integer(allow_none=True, required=True)
     per_page = fields.Integer(required=True)
-    total = fields.Integer(allow_none=True, required=True)
+    total = fields.Integer(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "Matching items; null on cursor pages. Counted exactly up to "
+            "`PAGINATION_COUNT_LIMIT` (1,000 by default); beyond that it is the database's "
+            "estimate and `links.last` is null"
+        },
+    )
     total_pages = fields.Integer(allow_none=True, required=True)
     next_cursor = fields.String(allow_none=True, required=True)
     prev_cursor = fields.String(allow_none=True, required=True)

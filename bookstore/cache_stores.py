@@ -64,13 +64,13 @@ class RedisStore:
         if not self.link.should_try():
             return None
         try:
-            pipe = self.link.client.pipeline(transaction=False)
+            pipe = self.link.batch()
             skip = self.link.drain_deferred(pipe)
             if self.bump_pending:
                 pipe.incr(GENERATION_KEY)
             pipe.mget(reads)
             # A failed deferred write only loses an entry; a failed bump or lookup is a miss.
-            replies = pipe.execute(raise_on_error=False)[skip:]
+            replies = pipe.execute()[skip:]
             for reply in replies:
                 if isinstance(reply, Exception):
                     raise reply

@@ -42,8 +42,12 @@ def seed_command(book_count: int | None, force: bool) -> None:
     elapsed = time.perf_counter() - started
     click.echo(f"Loaded {book_count} books in {elapsed:.1f}s ({book_count / elapsed:,.0f}/s).")
     if db.engine.dialect.name == "postgresql":
-        db.session.execute(db.text("ANALYZE books"))
+        # COPY leaves the visibility map empty: until a VACUUM sets it, counts and deep
+        # offset pages read every heap page instead of using index-only scans (2-5x slower
+        # on 1M books), and autovacuum would get to it at some unpredictable later time.
         db.session.commit()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(db.text("VACUUM (ANALYZE) books"))
 
 
 @click.command("create-admin")

@@ -142,6 +142,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         # the API is served over TLS (behind a TLS-terminating proxy, say 31536000).
         "HSTS_SECONDS": _int(env, "HSTS_SECONDS", 0),
         "CATALOG_MAX_AGE": _int(env, "CATALOG_MAX_AGE", 60),
+        # Offset pages count matches exactly up to this many, then estimate (counting.py).
+        "PAGINATION_COUNT_LIMIT": _int(env, "PAGINATION_COUNT_LIMIT", 1000),
         "LOG_LEVEL": _str(env, "LOG_LEVEL", "INFO").upper(),
         "PUBLIC_BASE_PATH": "/v1",
         # How long a stored Idempotency-Key outcome is replayed (the contract says 24 hours).

@@ -9,10 +9,11 @@ embedded SQLite default) take the ordinary session path, with its type conversio
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Select, exc
+from sqlalchemy import Connection, Select, exc
 
 from bookstore.extensions import db
 
@@ -81,3 +82,18 @@ class FastSelect:
         if many:
             return [self.row_type._make(row) for row in rows]
         return None if rows is None else self.row_type._make(rows)
+
+
+@contextmanager
+def read_connection() -> Iterator[Connection]:
+    """A connection for a read-only request's statements, outside any transaction.
+
+    On PostgreSQL a pooled connection in autocommit: each statement is one round trip,
+    with no BEGIN before it and no ROLLBACK at teardown (an ORM session costs both), and
+    SQLAlchemy's compiled-statement cache still applies. Elsewhere, the session's own.
+    """
+    if db.engine.dialect.name != "postgresql":
+        yield db.session.connection()
+        return
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        yield conn

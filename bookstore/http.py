@@ -180,8 +180,12 @@ def if_match_satisfied(current_etag: str) -> bool:
 # -- links ---------------------------------------------------------------------------
 
 
+def query_string(params: Mapping[str, Any]) -> str:
+    return urlencode([(k, v) for k, v in params.items() if v is not None and v != ""])
+
+
 def url_with(path: str, params: Mapping[str, Any]) -> str:
-    query = urlencode([(k, v) for k, v in params.items() if v is not None and v != ""])
+    query = query_string(params)
     return f"{path}?{query}" if query else path
 
 

@@ -69,7 +69,10 @@ class GunicornJsonLogger(_GunicornLogger):  # type: ignore[misc,valid-type]
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
         if not (self.cfg.accesslog or self.cfg.logconfig or self.cfg.syslog):
             return
-        headers = dict((name.lower(), value) for name, value in resp.headers)
+        # The app keeps the id it sent in X-Request-ID in the environ (bookstore.http).
+        request_id = environ.get("bookstore.request_id") or next(
+            (value for name, value in resp.headers if name.lower() == "x-request-id"), None
+        )
         self.access_log.info(
             "request",
             extra={
@@ -79,7 +82,7 @@ class GunicornJsonLogger(_GunicornLogger):  # type: ignore[misc,valid-type]
                 "status": resp.status_code,
                 "duration_ms": round(request_time.total_seconds() * 1000, 2),
                 "bytes": getattr(resp, "sent", None),
-                "request_id": headers.get("x-request-id"),
+                "request_id": request_id,
                 "remote_addr": environ.get("REMOTE_ADDR"),
                 "user_agent": environ.get("HTTP_USER_AGENT"),
             },

@@ -4,31 +4,26 @@ A list view builds an unexecuted ``select()`` with its filters and hands it to
 :func:`paginate`, which applies sort, cursor or offset, limit and count, and returns the
 rows with the ``pagination`` and ``links`` parts of the envelope.
 
-Cursors are ``base64url(payload).base64url(hmac)``: opaque, tamper-evident, and they hold
-the sort key values of the boundary row, so a page costs the same at any depth.
+Cursors (:mod:`bookstore.cursors`) are opaque and tamper-evident, and they hold the sort
+key values of the boundary row, so a page costs the same at any depth.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
-import hashlib
-import hmac
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-import orjson
-from flask import current_app, request
+from flask import request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Connection, Select, and_, or_, tuple_
 
+from bookstore import counting, cursors
+from bookstore.cursors import encode_cursor
 from bookstore.errors import InvalidQuery
-from bookstore.extensions import db
-from bookstore.http import url_with
+from bookstore.fastdb import read_connection
+from bookstore.http import query_string
 from bookstore.validation import Text, fail
 
 DEFAULT_PER_PAGE = 20
@@ -139,78 +134,23 @@ def select_fields(item: dict[str, Any], wanted: set[str] | None) -> dict[str, An
 # -- cursors -------------------------------------------------------------------------
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _signature(payload: str) -> str:
-    key = current_app.config["SECRET_KEY"].encode()
-    digest = hmac.new(key, b"cursor:" + payload.encode(), hashlib.sha256).digest()
-    return _b64(digest[:16])
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
-
-
-def encode_cursor(sort: str, values: Sequence[Any], direction: str) -> str:
-    payload = _b64(orjson.dumps({"s": sort, "v": [_plain(v) for v in values], "d": direction}))
-    return f"{payload}.{_signature(payload)}"
-
-
-def _bad_cursor(message: str = "The cursor is malformed or was tampered with.") -> InvalidQuery:
-    return InvalidQuery(details=[{"field": "cursor", "code": "INVALID_CURSOR", "message": message}])
-
-
 def decode_cursor(cursor: str, spec: ListSpec) -> tuple[list[tuple[str, bool]], list[Any], str]:
+    """The sort keys, boundary values and direction a (verified) cursor holds."""
+    data = cursors.verified_payload(cursor)
     try:
-        payload, signature = cursor.split(".", 1)
-        if not hmac.compare_digest(signature, _signature(payload)):
-            raise _bad_cursor()
-        data = orjson.loads(_unb64(payload))
         keys = parse_sort(data["s"], spec)
         raw_values, direction = data["v"], data["d"]
-    except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise _bad_cursor() from None
+    except (KeyError, TypeError):
+        raise cursors.bad_cursor() from None
     if direction not in ("n", "p") or not isinstance(raw_values, list):
-        raise _bad_cursor()
+        raise cursors.bad_cursor()
     if len(raw_values) != len(keys):
-        raise _bad_cursor()
+        raise cursors.bad_cursor()
     values = [
-        _typed(spec.sortable[name], value)
+        cursors.typed(spec.sortable[name].type.python_type, value)
         for (name, _), value in zip(keys, raw_values, strict=True)
     ]
     return keys, values, direction
-
-
-def _typed(column: ColumnElement[Any], value: Any) -> Any:
-    try:
-        kind = column.type.python_type
-        if kind is Decimal:
-            return Decimal(value)
-        if kind is dt.datetime:
-            return dt.datetime.fromisoformat(value)
-        if kind is dt.date:
-            return dt.date.fromisoformat(value)
-        if kind is int and not isinstance(value, bool):
-            return int(value)
-        if kind is str and isinstance(value, str):
-            return value
-    except (ValueError, TypeError, ArithmeticError):
-        pass
-    raise _bad_cursor()
 
 
 # -- queries -------------------------------------------------------------------------
@@ -245,59 +185,110 @@ def _row_values(row: Any, keys: Sequence[tuple[str, bool]]) -> list[Any]:
 
 
 def paginate(stmt: Select[Any], args: Mapping[str, Any], spec: ListSpec, path: str) -> Page:
-    """Run ``stmt`` for one page; three statements at most whatever the page size."""
+    """Run ``stmt`` for one page; three statements at most whatever the page size.
+
+    The statements run on :func:`fastdb.read_connection` (no transaction on PostgreSQL):
+    a list is a read, and a count and a page cost one round trip each.
+    """
     per_page = args["per_page"]
     wanted = parse_fields(args.get("fields"), spec)
     params = {k: v for k, v in request.args.items() if k not in ("page", "cursor")}
     params["per_page"] = per_page
+    link = _Links(path, params)
+    with read_connection() as conn:
+        if args.get("cursor"):
+            return _cursor_page(conn, stmt, args, spec, link, wanted)
+        return _offset_page(conn, stmt, args, spec, link, wanted)
 
-    if args.get("cursor"):
-        keys, values, direction = decode_cursor(args["cursor"], spec)
-        if args.get("sort") and parse_sort(args["sort"], spec) != keys:
-            raise _bad_cursor("The cursor was issued for a different sort order.")
-        flip = direction == "p"
-        query = stmt.where(_after(spec, keys, values, flip)).order_by(*_order(spec, keys, flip))
-        rows = list(db.session.execute(query.limit(per_page + 1)))
-        more = len(rows) > per_page
-        rows = rows[:per_page]
-        if flip:
-            rows.reverse()
-        sort = sort_string(keys)
-        has_next = more if not flip else True
-        has_prev = True if not flip else more
-        next_cursor = (
-            encode_cursor(sort, _row_values(rows[-1], keys), "n") if rows and has_next else None
-        )
-        prev_cursor = (
-            encode_cursor(sort, _row_values(rows[0], keys), "p") if rows and has_prev else None
-        )
-        pagination = {
-            "page": None,
-            "per_page": per_page,
-            "total": None,
-            "total_pages": None,
-            "next_cursor": next_cursor,
-            "prev_cursor": prev_cursor,
-        }
-        links = {
-            "self": url_with(path, {**params, "cursor": args["cursor"]}),
-            "first": url_with(path, params),
-            "prev": url_with(path, {**params, "cursor": prev_cursor}) if prev_cursor else None,
-            "next": url_with(path, {**params, "cursor": next_cursor}) if next_cursor else None,
-            "last": None,
-        }
-        return Page(rows, pagination, links, wanted)
 
+class _Links:
+    """``path?<the request's parameters>&<one more>``, the shared part encoded once."""
+
+    def __init__(self, path: str, params: Mapping[str, Any]) -> None:
+        self.path = path
+        self.base = query_string(params)
+
+    def __call__(self, key: str | None = None, value: Any = None) -> str:
+        extra = query_string({key: value}) if key else ""
+        query = "&".join(part for part in (self.base, extra) if part)
+        return f"{self.path}?{query}" if query else self.path
+
+
+def _cursor_page(
+    conn: Connection,
+    stmt: Select[Any],
+    args: Mapping[str, Any],
+    spec: ListSpec,
+    link: _Links,
+    wanted: set[str] | None,
+) -> Page:
+    per_page = args["per_page"]
+    keys, values, direction = decode_cursor(args["cursor"], spec)
+    if args.get("sort") and parse_sort(args["sort"], spec) != keys:
+        raise cursors.bad_cursor("The cursor was issued for a different sort order.")
+    flip = direction == "p"
+    query = stmt.where(_after(spec, keys, values, flip)).order_by(*_order(spec, keys, flip))
+    rows = list(conn.execute(query.limit(per_page + 1)))
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    if flip:
+        rows.reverse()
+    sort = sort_string(keys)
+    has_next = more if not flip else True
+    has_prev = True if not flip else more
+    next_cursor = (
+        encode_cursor(sort, _row_values(rows[-1], keys), "n") if rows and has_next else None
+    )
+    prev_cursor = (
+        encode_cursor(sort, _row_values(rows[0], keys), "p") if rows and has_prev else None
+    )
+    pagination = {
+        "page": None,
+        "per_page": per_page,
+        "total": None,
+        "total_pages": None,
+        "next_cursor": next_cursor,
+        "prev_cursor": prev_cursor,
+    }
+    links = {
+        "self": link("cursor", args["cursor"]),
+        "first": link(),
+        "prev": link("cursor", prev_cursor) if prev_cursor else None,
+        "next": link("cursor", next_cursor) if next_cursor else None,
+        "last": None,
+    }
+    return Page(rows, pagination, links, wanted)
+
+
+def _offset_page(
+    conn: Connection,
+    stmt: Select[Any],
+    args: Mapping[str, Any],
+    spec: ListSpec,
+    link: _Links,
+    wanted: set[str] | None,
+) -> Page:
+    per_page = args["per_page"]
     keys = parse_sort(args.get("sort"), spec)
     page = args.get("page") or 1
-    total = db.session.execute(
-        select(func.count()).select_from(stmt.order_by(None).subquery())
-    ).scalar_one()
-    query = stmt.order_by(*_order(spec, keys, False)).limit(per_page).offset((page - 1) * per_page)
-    rows = list(db.session.execute(query))
-    total_pages = max(1, math.ceil(total / per_page))
+    total = counting.count(conn, stmt)
+    order = _order(spec, keys, False)
+    offset = (page - 1) * per_page
+    if offset:
+        # Deferred join: walk the offset over the sort keys alone (an index-only scan where
+        # an index covers them), then read the page's rows: 20 rows at depth 500,000 cost
+        # what the keys cost, not 500,000 whole rows.
+        pk = spec.sortable["id"]
+        inner = stmt.with_only_columns(pk, maintain_column_froms=True)
+        query = stmt.where(pk.in_(inner.order_by(*order).limit(per_page + 1).offset(offset)))
+        query = query.order_by(*order)
+    else:
+        query = stmt.order_by(*order).limit(per_page + 1)
+    rows = list(conn.execute(query))
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    total_pages = max(1, math.ceil(total.value / per_page))
     sort = sort_string(keys)
-    more = page * per_page < total
     next_cursor = encode_cursor(sort, _row_values(rows[-1], keys), "n") if rows and more else None
     prev_cursor = (
         encode_cursor(sort, _row_values(rows[0], keys), "p") if rows and page > 1 else None
@@ -305,16 +296,17 @@ def paginate(stmt: Select[Any], args: Mapping[str, Any], spec: ListSpec, path: s
     pagination = {
         "page": page,
         "per_page": per_page,
-        "total": total,
+        "total": total.value,
         "total_pages": total_pages,
         "next_cursor": next_cursor,
         "prev_cursor": prev_cursor,
     }
     links = {
-        "self": url_with(path, {**params, "page": page}),
-        "first": url_with(path, {**params, "page": 1}),
-        "prev": url_with(path, {**params, "page": page - 1}) if page > 1 else None,
-        "next": url_with(path, {**params, "page": page + 1}) if more else None,
-        "last": url_with(path, {**params, "page": total_pages}),
+        "self": link("page", page),
+        "first": link("page", 1),
+        "prev": link("page", page - 1) if page > 1 else None,
+        "next": link("page", page + 1) if more else None,
+        # An estimated total cannot promise where the last page is.
+        "last": link("page", total_pages) if total.exact else None,
     }
     return Page(rows, pagination, links, wanted)

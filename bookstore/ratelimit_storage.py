@@ -85,10 +85,7 @@ class SharedMovingWindow(RedisStorage):
             keys, args = [self.prefixed_key(key)], [repr(time.time()), limit, expiry, amount]
             try:
                 reads = self.link.reads_to_piggyback()
-                if reads or self.link.deferred:
-                    acquired, oldest, count = self._pipelined(keys, args, reads)
-                else:
-                    acquired, oldest, count = self.lua_acquire_and_count(keys, args)
+                acquired, oldest, count = self._pipelined(keys, args, reads)
             except UNAVAILABLE as exc:
                 self.link.failed(exc, "rate limiting")
             else:
@@ -112,14 +109,13 @@ class SharedMovingWindow(RedisStorage):
         return window
 
     def _pipeline(self, keys: list[str], args: list[Any], reads: list[str] | None) -> list[Any]:
-        pipe = self.get_connection().pipeline(transaction=False)
+        pipe = self.link.batch()
         skip = self.link.drain_deferred(pipe)
-        # evalsha itself: a pipeline handed the Script object sends SCRIPT EXISTS first.
         pipe.evalsha(self.lua_acquire_and_count.sha, len(keys), *keys, *args)
         if reads:
             pipe.mget(reads)
         # A failed deferred write (out of memory) only loses a cache entry: not raised.
-        replies = pipe.execute(raise_on_error=False)[skip:]
+        replies = pipe.execute()[skip:]
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply

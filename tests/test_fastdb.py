@@ -30,3 +30,17 @@ def test_read_recovers_after_backends_are_killed(client, make):
     resp = client.get(f"/v1/books/{book.id}")
     assert resp.status_code == 200 and resp.get_json()["data"]["id"] == book.id
     assert client.get("/v1/books").status_code == 200  # the ORM path recovers too
+
+
+def test_read_connection_runs_each_statement_outside_a_transaction(app_ctx):
+    import time
+
+    from bookstore.fastdb import read_connection
+
+    # In autocommit every statement is its own transaction: its now() is its own start.
+    # Inside one transaction, now() stays at the first statement's time.
+    with read_connection() as conn:
+        conn.execute(text("SELECT 1"))
+        time.sleep(0.01)
+        own_start = conn.execute(text("SELECT now() = statement_timestamp()")).scalar()
+    assert own_start is True

@@ -68,6 +68,21 @@ def test_cursor_walk_visits_every_row_once_and_back(client, shelf):
     assert [b["id"] for b in back["data"]] == [b["id"] for b in pages[-2]["data"]]
 
 
+def test_deep_offset_pages_follow_the_sort_through_ties(client, shelf, count_queries):
+    """Pages past the first walk the offset over the sort keys, then fetch those rows."""
+    fiction = [b for b in shelf[1] if b.category == "fiction"]
+    expected = [b.id for b in sorted(fiction, key=lambda b: (-b.price, b.title, b.id))]
+    seen, statements = [], []
+    for page in range(1, 5):
+        count_queries.statements.clear()
+        url = f"/v1/books?category=fiction&sort=-price,title&per_page=4&page={page}"
+        seen += ids(client.get(url))
+        statements.append(count_queries.statements[-1])
+    assert seen == expected and len(seen) == 12
+    assert " IN (SELECT books.id " not in statements[0]  # page 1 reads its rows directly
+    assert all(" IN (SELECT books.id " in sql for sql in statements[1:])
+
+
 def test_cursor_is_stable_under_concurrent_inserts(client, shelf, make):
     first = client.get("/v1/books?per_page=5").get_json()
     make.book(title="inserted later")  # sorts after everything by id

@@ -1,0 +1,41 @@
+"""The app built in the harness's own process, with the benchmark's production settings.
+
+Used to sign cursors with the benchmark's SECRET_KEY, to register the customer, and to
+count the SQL statements each scenario's requests make (``bench.queries``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
+from flask import Flask
+
+from bench.settings import Settings
+
+
+@cache
+def _app(database_url: str, redis_url: str) -> Flask:
+    from bookstore import create_app
+
+    return create_app()
+
+
+def app(settings: Settings) -> Flask:
+    # create_app reads os.environ, as under gunicorn; the log stays quiet here.
+    os.environ.update(settings.app_env(LOG_LEVEL="WARNING"))
+    return _app(settings.database_url, settings.redis_url)
+
+
+@contextmanager
+def app_context(settings: Settings) -> Iterator[Flask]:
+    from bookstore.extensions import db
+
+    flask_app = app(settings)
+    with flask_app.app_context():
+        try:
+            yield flask_app
+        finally:
+            db.session.remove()

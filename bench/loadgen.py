@@ -1,0 +1,141 @@
+"""The scenarios, and wrk driving them on loopback (bench/wrk/bench.lua reports as JSON)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.dataset import DEPTHS
+from bench.settings import LUA, ROOT
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    label: str
+    server: str = "app"  # "app" or "baseline"
+    mode: str = "paths"  # see bench/wrk/bench.lua
+    paths: str | None = None  # a request list of bench.dataset
+    auth: bool = False  # a fresh customer access token per run
+    connections: int | None = None  # None: the default (BENCH_CONNECTIONS)
+    warm: bool = False  # request every path once before the run (cache-hit scenarios)
+    group: str = "other"
+    tags: dict[str, object] = field(default_factory=dict)
+
+
+BOOK = [
+    Scenario("book_miss", "GET /v1/books/{id}, cache miss", paths="book_miss", group="book"),
+    Scenario(
+        "book_miss_auth",
+        "GET /v1/books/{id}, cache miss, customer token",
+        paths="book_miss",
+        auth=True,
+        group="book",
+    ),
+    Scenario(
+        "baseline_miss",
+        "baseline GET /v1/books/{id}, random id",
+        server="baseline",
+        paths="book_miss",
+        group="book",
+    ),
+    Scenario(
+        "book_hit", "GET /v1/books/{id}, cache hit", paths="book_hot", warm=True, group="book"
+    ),
+    Scenario(
+        "book_hit_auth",
+        "GET /v1/books/{id}, cache hit, customer token",
+        paths="book_hot",
+        auth=True,
+        warm=True,
+        group="book",
+    ),
+    Scenario(
+        "baseline_hot",
+        "baseline GET /v1/books/{id}, the same hot ids",
+        server="baseline",
+        paths="book_hot",
+        group="book",
+    ),
+]
+LISTS = [
+    Scenario(
+        "list_filtered",
+        "GET /v1/books?category&min_price&max_price&sort=-price (page 1)",
+        paths="list_filtered",
+        group="list",
+    ),
+    Scenario(
+        "search_c1",
+        "GET /v1/books?q= (full-text, page 1), 1 connection",
+        paths="search",
+        connections=1,
+        group="list",
+    ),
+]
+PAGES = [
+    Scenario(
+        f"{kind}_{depth}",
+        f"{kind} page at depth {depth:,}",
+        paths=f"{kind}_{depth}",
+        group="pages",
+        tags={"kind": kind, "depth": depth},
+    )
+    for kind in ("cursor", "offset")
+    for depth in DEPTHS
+]
+WRITES = [
+    Scenario("order", "POST /v1/orders (new Idempotency-Key each)", mode="order", auth=True),
+    Scenario("login", "POST /v1/auth/login (bcrypt cost 12)", mode="login", connections=4),
+]
+SCENARIOS = BOOK + LISTS + PAGES + WRITES
+WORKER_CLASS_SCENARIOS = ("book_miss", "baseline_miss", "book_hit", "baseline_hot")
+
+
+def by_name(names: list[str] | None) -> list[Scenario]:
+    if not names:
+        return list(SCENARIOS)
+    known = {s.name: s for s in SCENARIOS}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise SystemExit(f"unknown scenarios: {', '.join(missing)}")
+    return [known[n] for n in names]
+
+
+def run_wrk(
+    url: str,
+    scenario: Scenario,
+    *,
+    duration: int,
+    connections: int,
+    env: dict[str, str],
+    paths: Path | None,
+) -> dict[str, object]:
+    """One wrk run; returns bench.lua's JSON plus the command line used."""
+    wrk_env = {**os.environ, "BENCH_MODE": scenario.mode, **env}
+    if paths is not None:
+        wrk_env["BENCH_PATHS"] = str(paths)
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(LUA),
+        url,
+    ]
+    done = subprocess.run(
+        command, cwd=ROOT, env=wrk_env, capture_output=True, text=True, check=False
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            result = json.loads(line.removeprefix("BENCH_JSON "))
+            result["command"] = " ".join(command[:-3] + ["bench.lua", url])
+            return result
+    raise RuntimeError(f"wrk gave no result for {scenario.name}:\n{done.stdout}\n{done.stderr}")

@@ -1,0 +1,180 @@
+"""bench/RESULTS.md and bench/plots/*.png from bench/out/results.json.
+
+Everything above the marker line in RESULTS.md is regenerated; the notes below it (the
+profile and what was changed because of it) are kept.
+
+    python -m bench.report   # rewrite them from the last run's results.json
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bench import plots
+from bench.dataset import DEPTHS
+from bench.loadgen import SCENARIOS
+from bench.settings import OUT, RESULTS_MD
+
+MARKER = "<!-- Everything above is written by `make bench`; notes below this line are kept. -->"
+LABELS = {s.name: s.label for s in SCENARIOS}
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def targets(r: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    s = r["summary"]
+    rows: list[tuple[str, str, bool]] = []
+
+    def ratio_row(name: str, base: str, goal: float, strict: bool) -> None:
+        if name in s and base in s:
+            value = _ratio(s[name]["rps"], s[base]["rps"])
+            sign = ">" if strict else ">="
+            met = value > goal if strict else value >= goal
+            rows.append((f"{LABELS[name]} vs baseline {sign} {goal}", f"{value:.2f}", met))
+
+    ratio_row("book_miss", "baseline_miss", 0.8, False)
+    ratio_row("book_miss_auth", "baseline_miss", 0.8, False)
+    ratio_row("book_hit", "baseline_hot", 1.0, True)
+    ratio_row("book_hit_auth", "baseline_hot", 1.0, True)
+    if "cursor_0" in s and "cursor_500000" in s:
+        value = _ratio(s["cursor_500000"]["p99"], s["cursor_0"]["p99"])
+        rows.append(
+            (
+                "cursor page p99 at depth 500,000 <= 1.5 x page 1",
+                f"{value:.2f} x ({_ms(s['cursor_500000']['p99'])} vs "
+                f"{_ms(s['cursor_0']['p99'])} ms)",
+                value <= 1.5,
+            )
+        )
+    if "search_c1" in s:
+        p99 = s["search_c1"]["p99"]
+        rows.append(("full-text search p99 < 50 ms, 1 client", f"{_ms(p99)} ms", p99 < 50))
+    constant = all(
+        row["per_page_10"]["queries_min"]
+        == row["per_page_10"]["queries_max"]
+        == row["per_page_100"]["queries_min"]
+        == row["per_page_100"]["queries_max"]
+        for row in r["queries"]["per_page"]
+    )
+    counts = ", ".join(
+        f"{row['scenario']} {row['per_page_10']['queries_max']}/"
+        f"{row['per_page_100']['queries_max']}"
+        for row in r["queries"]["per_page"]
+    )
+    rows.append(("SQL statements per request constant in page size (10 / 100)", counts, constant))
+    return rows
+
+
+def main_table(r: dict[str, Any]) -> list[str]:
+    out = [
+        "| scenario | req/s | p50 ms | p95 ms | p99 ms | errors | X-Cache miss | SQL / request |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    counted = r["queries"]["scenarios"]
+    for name, m in r["summary"].items():
+        cache = m["cache_hits"] + m["cache_misses"]
+        miss = f"{100 * m['cache_misses'] / cache:.1f} %" if cache else "–"
+        errors = f"{100 * (m['errors'] + m['socket_errors']) / max(m['requests'], 1):.2f} %"
+        sql = "–"
+        if name in counted:
+            q = counted[name]
+            sql = f"{q['queries_mean']:.2f}"
+            if q["queries_min"] != q["queries_max"]:
+                sql += f" ({q['queries_min']}–{q['queries_max']})"
+        out.append(
+            f"| {LABELS.get(name, name)} | {m['rps']:.0f} | {_ms(m['p50'])} | {_ms(m['p95'])} "
+            f"| {_ms(m['p99'])} | {errors} | {miss} | {sql} |"
+        )
+    return out
+
+
+def pages_table(r: dict[str, Any]) -> list[str]:
+    s = r["summary"]
+    out = [
+        "| depth (rows) | cursor req/s | cursor p50 / p99 ms "
+        "| offset req/s | offset p50 / p99 ms |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for depth in DEPTHS:
+        c, o = s.get(f"cursor_{depth}"), s.get(f"offset_{depth}")
+        cells = []
+        for m in (c, o):
+            cells += [f"{m['rps']:.0f}", f"{_ms(m['p50'])} / {_ms(m['p99'])}"] if m else ["–", "–"]
+        out.append(f"| {depth:,} | " + " | ".join(cells) + " |")
+    return out
+
+
+def per_page_table(r: dict[str, Any]) -> list[str]:
+    out = ["| request | per_page=10 | per_page=100 |", "|---|---:|---:|"]
+    for row in r["queries"]["per_page"]:
+        cells = [
+            f"{row[k]['queries_min']}–{row[k]['queries_max']}"
+            if row[k]["queries_min"] != row[k]["queries_max"]
+            else str(row[k]["queries_min"])
+            for k in ("per_page_10", "per_page_100")
+        ]
+        out.append(f"| {LABELS.get(row['scenario'], row['scenario'])} | {cells[0]} | {cells[1]} |")
+    return out
+
+
+def workers_table(r: dict[str, Any]) -> list[str]:
+    if "sync" not in r:
+        return ["(not measured in this run)"]
+    out = [
+        "| scenario | gthread req/s | gthread p99 ms | sync req/s | sync p99 ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, m in r["sync"].items():
+        g = r["summary"][name]
+        out.append(
+            f"| {LABELS[name]} | {g['rps']:.0f} | {_ms(g['p99'])} | {m['rps']:.0f} "
+            f"| {_ms(m['p99'])} |"
+        )
+    for kind, app, base in (
+        ("miss", "book_miss", "baseline_miss"),
+        ("hit", "book_hit", "baseline_hot"),
+    ):
+        if app in r["sync"] and base in r["sync"]:
+            out.append(
+                f"\nRatio to the baseline on a cache {kind}: gthread "
+                f"{_ratio(r['summary'][app]['rps'], r['summary'][base]['rps']):.2f}, sync "
+                f"{_ratio(r['sync'][app]['rps'], r['sync'][base]['rps']):.2f}."
+            )
+    return out
+
+
+def render(r: dict[str, Any]) -> str:
+    from bench.report_text import header, method
+
+    lines = header(r)
+    lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {t} | {v} | {'yes' if ok else '**no**'} |" for t, v, ok in targets(r)]
+    lines += ["", "## Every scenario (medians of the rounds)", "", *main_table(r)]
+    lines += ["", "![throughput](plots/throughput.png)", "", "![latency](plots/latency.png)"]
+    lines += ["", "## Pagination depth", "", *pages_table(r), "", "![pages](plots/pagination.png)"]
+    lines += ["", "## SQL statements per request against page size", "", *per_page_table(r)]
+    lines += ["", "## Worker class", "", *workers_table(r)]
+    if "sync" in r:
+        lines += ["", "![workers](plots/workers.png)"]
+    lines += ["", *method(r)]
+    return "\n".join(lines) + "\n"
+
+
+def write(results: dict[str, Any]) -> None:
+    kept = ""
+    if RESULTS_MD.exists():
+        _, found, tail = RESULTS_MD.read_text().partition(MARKER)
+        kept = tail if found else ""
+    RESULTS_MD.write_text(render(results) + "\n" + MARKER + (kept or "\n"))
+    plots.draw(results)
+
+
+if __name__ == "__main__":
+    write(json.loads((OUT / "results.json").read_text()))

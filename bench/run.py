@@ -1,0 +1,254 @@
+"""``make bench``: seed a large catalog, serve it with gunicorn, drive it with wrk, report.
+
+    python -m bench.run [--reuse-db] [--only book_miss,baseline_miss] [--no-sync]
+
+Writes bench/out/results.json, then bench/RESULTS.md and bench/plots/*.png
+(``bench.report``). Settings come from BENCH_* environment variables (bench.settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import redis
+
+from bench import dataset, loadgen, queries, report, servers
+from bench.settings import OUT, ROOT, Settings
+
+
+def log(message: str) -> None:
+    print(f"[{dt.datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def load1() -> float:
+    return os.getloadavg()[0]
+
+
+def wait_for_quiet(settings: Settings) -> dict[str, Any]:
+    """Poll until the 1-minute load average is below the threshold, for a while at most."""
+    started = time.monotonic()
+    deadline = started + settings.wait_quiet
+    while load1() >= settings.quiet_load and time.monotonic() < deadline:
+        time.sleep(10)
+    quiet = load1() < settings.quiet_load
+    waited = time.monotonic() - started
+    log(f"load average {os.getloadavg()} after waiting {waited:.0f}s (quiet: {quiet})")
+    return {"load_before": os.getloadavg(), "waited_s": round(waited), "quiet": quiet}
+
+
+def sessions(settings: Settings) -> tuple[int, int]:
+    """Sessions opened on the benchmark database so far (connection churn), and the API's
+    connections open now (its pools)."""
+    with psycopg2.connect(settings.database_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT (SELECT sessions FROM pg_stat_database WHERE datname = current_database()),"
+            " (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'bookstore')"
+        )
+        opened, open_now = cur.fetchone()
+    conn.close()
+    return int(opened), int(open_now)
+
+
+def login_token(settings: Settings, server: servers.Server) -> str:
+    body = json.dumps({"email": settings.customer_email, "password": settings.password})
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        server.url + "/v1/auth/login",
+        data=body.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return json.loads(response.read())["data"]["access_token"]
+
+
+def customer_token(settings: Settings) -> str:
+    from bench.inprocess import app_context
+    from bookstore.auth import create_access_token
+    from bookstore.extensions import db
+    from bookstore.models import User
+
+    with app_context(settings):
+        customer = db.session.query(User).filter_by(email=settings.customer_email).one()
+        return create_access_token(customer.id, customer.role, version=customer.token_version)
+
+
+class Runner:
+    def __init__(self, settings: Settings, files: dict[str, Path]) -> None:
+        self.settings = settings
+        self.files = files
+        self.redis = redis.Redis.from_url(settings.redis_url)
+        self.servers: dict[str, servers.Server] = {}
+
+    def start(self, worker_class: str) -> None:
+        s = self.settings
+        self.servers = {
+            "app": servers.start(s, "app", "wsgi:app", s.app_port, worker_class),
+            "baseline": servers.start(
+                s, "baseline", "bench.baseline:app", s.baseline_port, worker_class
+            ),
+        }
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+        self.servers = {}
+
+    def once(self, scenario: loadgen.Scenario, duration: int) -> dict[str, Any]:
+        from bookstore.cache_stores import GENERATION_KEY
+
+        server = self.servers[scenario.server]
+        self.redis.incr(GENERATION_KEY)  # every run starts with a cold response cache
+        env = {"BENCH_BOOKS": str(self.settings.order_books)}
+        if scenario.auth:
+            env["BENCH_TOKEN"] = login_token(self.settings, self.servers["app"])
+        if scenario.mode == "login":
+            env.update(
+                BENCH_EMAIL=self.settings.customer_email, BENCH_PASSWORD=self.settings.password
+            )
+        paths = self.files[scenario.paths] if scenario.paths else None
+        if scenario.warm and paths is not None:
+            for _ in range(2):  # twice: a miss's entry is stored by its worker's next request
+                for path in paths.read_text().split():
+                    urllib.request.urlopen(server.url + path, timeout=10).read()  # noqa: S310
+        (before_sessions, _), before_load = sessions(self.settings), load1()
+        result = loadgen.run_wrk(
+            server.url,
+            scenario,
+            duration=duration,
+            connections=scenario.connections or self.settings.connections,
+            env=env,
+            paths=paths,
+        )
+        after_sessions, result["api_db_connections"] = sessions(self.settings)
+        # Minus this check's own session.
+        result["new_db_sessions"] = after_sessions - before_sessions - 1
+        result["load1"] = round((before_load + load1()) / 2, 2)
+        return result
+
+    def rounds(self, scenarios: list[loadgen.Scenario], rounds: int) -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = {s.name: [] for s in scenarios}
+        for number in range(1, rounds + 1):
+            for scenario in scenarios:
+                result = self.once(scenario, self.settings.duration)
+                out[scenario.name].append(result)
+                log(
+                    f"round {number} {scenario.name}: {result['rps']:.0f} req/s, "
+                    f"p99 {result['p99']:.1f} ms, errors {result['errors']}, "
+                    f"miss {result['cache_misses']} hit {result['cache_hits']}"
+                )
+        return out
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = ("rps", "p50", "p75", "p90", "p95", "p99", "mean")
+    out: dict[str, Any] = {key: statistics.median(run[key] for run in runs) for key in keys}
+    for key in ("requests", "errors", "socket_errors", "timeouts", "cache_hits", "cache_misses"):
+        out[key] = sum(run[key] for run in runs)
+    out["new_db_sessions"] = sum(run["new_db_sessions"] for run in runs)
+    out["api_db_connections"] = max(run["api_db_connections"] for run in runs)
+    out["rounds"] = len(runs)
+    out["rps_all"] = [round(run["rps"], 1) for run in runs]
+    out["p99_all"] = [round(run["p99"], 2) for run in runs]
+    out["load1"] = [run["load1"] for run in runs]
+    return out
+
+
+def environment() -> dict[str, Any]:
+    def first_line(*command: str) -> str:
+        done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+        lines = (done.stdout or done.stderr).strip().splitlines()
+        return lines[0].strip() if lines else "?"
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": first_line("git", "rev-parse", "--short", "HEAD"),
+        "cpu": f"{os.cpu_count()} x {cpu}",
+        "memory": _mem_total(),
+        "wrk": first_line("wrk", "-v").split(" Copyright")[0],
+        "postgres": first_line("psql", "--version").replace("psql (PostgreSQL)", "PostgreSQL"),
+        "redis": " ".join(first_line("redis-server", "--version").split()[:3]),
+    }
+
+
+def _mem_total() -> str:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            return f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
+    return "?"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reuse-db", action="store_true", help="keep a seeded database")
+    parser.add_argument("--only", help="comma-separated scenario names")
+    parser.add_argument("--no-sync", action="store_true", help="skip the sync-worker runs")
+    parser.add_argument("--no-report", action="store_true", help="results.json only")
+    parser.add_argument("--out", default=str(OUT / "results.json"), help="results file")
+    parser.add_argument("--no-queries", action="store_true", help="skip the SQL counts")
+    args = parser.parse_args()
+    settings = Settings()
+    scenarios = loadgen.by_name(args.only.split(",") if args.only else None)
+    results: dict[str, Any] = {"settings": {k: v for k, v in vars(settings).items()}}
+    results["environment"] = environment()
+
+    if not args.reuse_db:
+        log(f"creating {settings.database_url} and loading {settings.books:,} books")
+        dataset.recreate_database(settings)
+        results["seed"] = dataset.seed(settings)
+        log(f"seeded: {results['seed']}")
+    dataset.prepare_accounts_and_stock(settings)
+    redis.Redis.from_url(settings.redis_url).flushdb()
+    files = dataset.request_lists(settings)
+    scenarios = [s for s in scenarios if s.paths is None or s.paths in files]
+
+    if not args.no_queries:
+        log("counting SQL statements per request in process")
+        results["queries"] = queries.count_all(settings, files, customer_token(settings))
+
+    results["quiet"] = wait_for_quiet(settings)
+    runner = Runner(settings, files)
+    try:
+        runner.start("gthread")
+        log("warm-up: every scenario once, 2 s, not recorded")
+        for scenario in scenarios:
+            runner.once(scenario, 2)
+        raw = runner.rounds(scenarios, settings.rounds)
+        results["runs"] = raw
+        results["summary"] = {name: medians(runs) for name, runs in raw.items()}
+        runner.stop()
+        if not args.no_sync:
+            sync = [s for s in scenarios if s.name in loadgen.WORKER_CLASS_SCENARIOS]
+            if sync:
+                runner.start("sync")
+                raw_sync = runner.rounds(sync, settings.rounds)
+                results["sync"] = {name: medians(runs) for name, runs in raw_sync.items()}
+    finally:
+        runner.stop()
+    results["load_after"] = os.getloadavg()
+    OUT.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2, default=str))
+    log(f"wrote {args.out}")
+    if not args.no_report:
+        report.write(results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Benchmark settings, every one from an environment variable (see README, Performance)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+OUT = BENCH / "out"  # logs, request lists, raw results (git-ignored)
+PLOTS = BENCH / "plots"
+RESULTS_MD = BENCH / "RESULTS.md"
+LUA = BENCH / "wrk" / "bench.lua"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(
+        default_factory=lambda: _env(
+            "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bookstore_bench_run"
+        )
+    )
+    redis_url: str = field(
+        default_factory=lambda: _env("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4")
+    )
+    books: int = field(default_factory=lambda: int(_env("BENCH_BOOKS", "1000000")))
+    rounds: int = field(default_factory=lambda: int(_env("BENCH_ROUNDS", "3")))
+    duration: int = field(default_factory=lambda: int(_env("BENCH_DURATION", "10")))
+    connections: int = field(default_factory=lambda: int(_env("BENCH_CONNECTIONS", "16")))
+    wait_quiet: int = field(default_factory=lambda: int(_env("BENCH_WAIT_QUIET", "300")))
+    quiet_load: float = field(default_factory=lambda: float(_env("BENCH_QUIET_LOAD", "1.0")))
+    app_port: int = field(default_factory=lambda: int(_env("BENCH_APP_PORT", "8601")))
+    baseline_port: int = field(default_factory=lambda: int(_env("BENCH_BASELINE_PORT", "8602")))
+    # Serve the API from another checkout (a before/after comparison); the baseline and the
+    # harness always come from this one.
+    app_dir: str = field(default_factory=lambda: _env("BENCH_APP_DIR", str(ROOT)))
+    workers: str = field(default_factory=lambda: _env("WEB_CONCURRENCY", "4"))
+    threads: str = field(default_factory=lambda: _env("GUNICORN_THREADS", "4"))
+    # Only the SECRET_KEY is the benchmark's own; everything else is the production default.
+    secret_key: str = "bench-secret-key-not-for-production-0123456789abcdef"  # noqa: S105
+    password: str = "bench-Password-4821-zebra"  # noqa: S105
+    customer_email: str = "customer@bench.example"
+    admin_email: str = "admin@bench.example"
+    # Books 1..order_books get a stock that the order scenario cannot exhaust.
+    order_books: int = 1000
+    hot_books: int = 100  # the warmed set of the cache-hit scenarios
+
+    def app_env(self, **extra: str) -> dict[str, str]:
+        """The environment gunicorn and the in-process app run with: production settings,
+        and limits raised so the benchmark measures the limiter without hitting it."""
+        env = {
+            "APP_ENV": "production",
+            "SECRET_KEY": self.secret_key,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "WEB_CONCURRENCY": self.workers,
+            "GUNICORN_THREADS": self.threads,
+            "LOG_LEVEL": "info",
+            "RATELIMIT_DEFAULT": "1000000/minute",
+            "RATELIMIT_WRITE": "1000000/minute",
+            "RATELIMIT_ADMIN": "1000000/minute",
+            "RATELIMIT_LOGIN_IP": "1000000/minute",
+            "RATELIMIT_LOGIN_ACCOUNT": "1000000/minute",
+        }
+        env.update(extra)
+        return env
