@@ -67,14 +67,24 @@ def query(schema: type[Schema] | Schema) -> Callable[[F], F]:
     """Parse ``request.args`` with ``schema``; the view receives ``query=``. 400 on errors."""
     loader = _instance(schema)
     loader.unknown = RAISE
+    empty: list[dict[str, Any]] = []  # what an empty query string loads as, once known
+
+    def load(args: dict[str, str]) -> dict[str, Any]:
+        try:
+            return loader.load(args)
+        except ValidationError as exc:
+            raise InvalidQuery(details=marshmallow_details(exc)) from None
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                parsed = loader.load(request.args.to_dict(flat=True))
-            except ValidationError as exc:
-                raise InvalidQuery(details=marshmallow_details(exc)) from None
+            if request.environ.get("QUERY_STRING"):
+                parsed = load(request.args.to_dict(flat=True))
+            else:
+                # Most reads have no query string: load it once, hand out copies.
+                if not empty:
+                    empty.append(load({}))
+                parsed = dict(empty[0])
             return view(*args, query=parsed, **kwargs)
 
         doc = _doc(wrapper)

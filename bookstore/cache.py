@@ -87,29 +87,30 @@ def normalised_url() -> str:
     return f"{request.path}?{urlencode(params)}" if params else request.path
 
 
-def _cacheable() -> bool:
-    return request.method in ("GET", "HEAD") and request.blueprint in CATALOG_BLUEPRINTS
-
-
-def _url() -> str:
-    environ = request.environ
+def _cacheable_url() -> str | None:
+    """This request's cache key, or None when it is not a cacheable read (kept per request)."""
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
+    environ = req.environ
     if _URL not in environ:
-        environ[_URL] = normalised_url()
+        if req.method in ("GET", "HEAD") and req.blueprint in CATALOG_BLUEPRINTS:
+            # Most reads carry no query string: their key is the path, nothing to sort.
+            url = normalised_url() if environ.get("QUERY_STRING") else req.path
+        else:
+            url = None
+        environ[_URL] = url
     return environ[_URL]
 
 
 def _planned_reads() -> list[str] | None:
-    if not _cacheable():
-        return None
-    return current_app.extensions["bookstore_cache"].reads(_url())
+    url = _cacheable_url()
+    return None if url is None else current_app.extensions["bookstore_cache"].reads(url)
 
 
 def _lookup() -> Response | None:
-    if not _cacheable():
+    url = _cacheable_url()
+    if url is None:
         return None
-    store = current_app.extensions["bookstore_cache"]
-    url = _url()
-    generation, entry = store.get(url)
+    generation, entry = current_app.extensions["bookstore_cache"].get(url)
     if entry is None:
         request.environ[_PENDING] = (url, generation)
         return None
@@ -127,11 +128,10 @@ def _replay(entry: bytes) -> Response:
         response = Response(status=304)
     else:
         response = Response(prefix + _meta_tail(), content_type=JSON_TYPE)
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = cache_control
+    headers = [("ETag", etag), ("Cache-Control", cache_control), ("X-Cache", "HIT")]
     if link:
-        response.headers["Link"] = link
-    response.headers["X-Cache"] = "HIT"
+        headers.append(("Link", link))
+    response.headers.extend(headers)
     return response
 
 
@@ -143,19 +143,24 @@ def _none_match(etag: str) -> bool:
     return header.strip() == "*" or etag in tags
 
 
+_KEPT_HEADERS = ("etag", "cache-control", "link")
+
+
 def _store(response: Response) -> Response:
     pending = request.environ.pop(_PENDING, None)
     if pending is None:
         return response
-    response.headers["X-Cache"] = "MISS"
+    headers = response.headers
+    headers.add("X-Cache", "MISS")
     url, generation = pending
-    cache_control = response.headers.get("Cache-Control", "")
-    etag = response.headers.get("ETag")
+    if generation is None or response.status_code != 200 or response.direct_passthrough:
+        return response  # generation None: Redis unreachable, no tag to store under
+    # One pass over the headers instead of a case-insensitive scan per name.
+    kept = {name.lower(): value for name, value in headers if name.lower() in _KEPT_HEADERS}
+    etag = kept.get("etag")
+    cache_control = kept.get("cache-control", "")
     if (
-        generation is None  # Redis unreachable: no tag to store under
-        or etag is None
-        or response.status_code != 200
-        or response.direct_passthrough
+        etag is None
         or "public" not in cache_control
         or "private" in cache_control
         or "no-store" in cache_control
@@ -165,7 +170,7 @@ def _store(response: Response) -> Response:
     tail = _meta_tail()
     if not body.endswith(tail) or len(body) > current_app.config["CACHE_MAX_ENTRY_BYTES"]:
         return response
-    head = orjson.dumps([etag, cache_control, response.headers.get("Link")])
+    head = orjson.dumps([etag, cache_control, kept.get("link")])
     store = current_app.extensions["bookstore_cache"]
     store.put(url, generation, head + b"\n" + body[: -len(tail)])
     return response

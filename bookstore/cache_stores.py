@@ -9,6 +9,7 @@ the :class:`~bookstore.redis_link.RedisLink` breaker.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import mmap
 import os
@@ -22,6 +23,7 @@ from bookstore.redis_link import UNAVAILABLE, RedisLink
 GENERATION_KEY = "cache:generation"
 
 
+@functools.lru_cache(maxsize=1024)  # a miss computes it twice: at lookup and at store
 def entry_key(url: str) -> str:
     return "cache:entry:" + hashlib.blake2b(url.encode(), digest_size=16).hexdigest()
 

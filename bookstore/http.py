@@ -115,15 +115,17 @@ def conditional_json(
 ) -> Response:
     """A JSON response with a strong ETag; 304 when ``If-None-Match`` matches it."""
     etag = etag_of(*etag_parts)
-    if request.method in ("GET", "HEAD") and _matches(request.headers.get("If-None-Match"), etag):
-        response = Response(status=304)
-    else:
-        response = Response(b"".join(body_parts), status=status, content_type=JSON_TYPE)
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = cache_control
+    environ = request.environ
+    listed = [("ETag", etag), ("Cache-Control", cache_control)]
     if headers:
-        response.headers.update(headers)
-    return response
+        listed.extend(headers.items())
+    if environ["REQUEST_METHOD"] in ("GET", "HEAD") and _matches(
+        environ.get("HTTP_IF_NONE_MATCH"), etag
+    ):
+        return Response(status=304, headers=listed)
+    # The headers in one list: each ``headers[name] = value`` would rescan them all.
+    listed.append(("Content-Type", JSON_TYPE))
+    return Response(b"".join(body_parts), status=status, headers=listed)
 
 
 def resource_response(
@@ -239,5 +241,5 @@ def json_body(*, merge_patch: bool = False) -> dict[str, Any]:
 def register_request_hooks(app: Flask) -> None:
     @app.after_request
     def add_request_id(response: Response) -> Response:
-        response.headers["X-Request-ID"] = request_id()
+        response.headers.add("X-Request-ID", request_id())  # set nowhere else
         return response

@@ -81,6 +81,14 @@ class SharedMovingWindow(RedisStorage):
         self.lua_acquire_and_count = self.get_connection().register_script(ACQUIRE_AND_COUNT)
 
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        acquired, window = self.acquire_with_window(key, limit, expiry, amount)
+        _remember(key, window)
+        return acquired
+
+    def acquire_with_window(
+        self, key: str, limit: int, expiry: int, amount: int = 1
+    ) -> tuple[bool, tuple[float, int]]:
+        """The hit and the window after it, ``(oldest hit, hits)``, in one round trip."""
         if self.link.should_try():
             keys, args = [self.prefixed_key(key)], [repr(time.time()), limit, expiry, amount]
             try:
@@ -90,11 +98,9 @@ class SharedMovingWindow(RedisStorage):
                 self.link.failed(exc, "rate limiting")
             else:
                 self.link.succeeded()
-                _remember(key, (float(oldest), int(count)))
-                return bool(acquired)
+                return bool(acquired), (float(oldest), int(count))
         acquired = self.fallback.acquire_entry(key, limit, expiry, amount)
-        _remember(key, self.fallback.get_moving_window(key, limit, expiry))
-        return acquired
+        return acquired, self.fallback.get_moving_window(key, limit, expiry)
 
     def _pipelined(self, keys: list[str], args: list[Any], reads: list[str] | None) -> Any:
         """Deferred writes, the hit and an ``MGET`` of ``reads``: one round trip for all."""

@@ -36,13 +36,13 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def add_security_headers(response: Response) -> Response:
         existing = response.headers
-        for name, value in headers:
-            if name not in existing:
-                existing[name] = value
+        # One pass over what is set already (only /docs sets a header of its own here).
+        present = {name.lower(): value for name, value in existing}
+        existing.extend([(name, value) for name, value in headers if name.lower() not in present])
         if vary_origin:
-            vary = existing.get("Vary")
+            vary = present.get("vary")
             if not vary:
-                existing["Vary"] = "Origin"
+                existing.add("Vary", "Origin")
             elif "origin" not in vary.lower():
                 existing["Vary"] = f"{vary}, Origin"
         return response

@@ -8,6 +8,7 @@ import pytest
 
 from bookstore import create_app
 from bookstore.extensions import redis_client
+from bookstore.redis_link import Batch
 
 
 class Monitor:
@@ -49,19 +50,25 @@ def private_app(app, redis_server):
 
 @pytest.fixture
 def trips(monkeypatch):
-    """Round trips: every command batch checks a connection out of the app's pool once."""
+    """Round trips: a batch (one write, one read on the thread's connection) or a plain
+    client command (a connection checked out of the app's pool)."""
 
     class Trips:
         def __init__(self, app) -> None:
             self.count = 0
             pool = redis_client.get(app).connection_pool
-            checkout = pool.get_connection
+            checkout, execute = pool.get_connection, Batch.execute
 
-            def counting(*args, **kwargs):
+            def counting_checkout(*args, **kwargs):
                 self.count += 1
                 return checkout(*args, **kwargs)
 
-            monkeypatch.setattr(pool, "get_connection", counting)
+            def counting_execute(batch):
+                self.count += 1
+                return execute(batch)
+
+            monkeypatch.setattr(pool, "get_connection", counting_checkout)
+            monkeypatch.setattr(Batch, "execute", counting_execute)
 
         def during(self, server, call):
             self.count = 0
