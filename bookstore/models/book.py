@@ -18,6 +18,7 @@ class Book(TimestampMixin, db.Model):
         Index("ix_books_author_id_id", "author_id", "id"),
         Index("ix_books_category_id", "category", "id"),
         Index("ix_books_price_id", "price", "id"),
+        Index("ix_books_category_price_id", "category", "price", "id"),
         Index("ix_books_title_id", "title", "id"),
         Index("ix_books_publication_year_id", "publication_year", "id"),
         Index("ix_books_created_at_id", "created_at", "id"),
