@@ -150,6 +150,38 @@ def workers_table(r: dict[str, Any]) -> list[str]:
     return out
 
 
+def before_after_table(r: dict[str, Any]) -> list[str]:
+    """This run next to an earlier one (``--before``): the same scenarios, the same machine."""
+    before, after = r["before"]["summary"], r["summary"]
+    out = [
+        f"Before: the API at commit `{r['before']['commit']}`; after: `{r.get('app_commit', '?')}`"
+        " (this run). Each side's baseline was measured in its own run, so the ratio columns"
+        " compare like with like.",
+        "",
+        "| scenario | before req/s | before p99 ms | after req/s | after p99 ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, m in after.items():
+        b = before.get(name)
+        if b is None:
+            continue
+        out.append(
+            f"| {LABELS.get(name, name)} | {b['rps']:.0f} | {_ms(b['p99'])} | {m['rps']:.0f} "
+            f"| {_ms(m['p99'])} |"
+        )
+    for kind, app, base in (
+        ("miss", "book_miss", "baseline_miss"),
+        ("hit", "book_hit", "baseline_hot"),
+    ):
+        if all(app in x and base in x for x in (before, after)):
+            out.append(
+                f"\nGET /v1/books/{{id}} on a cache {kind} as a ratio of the baseline: before "
+                f"{_ratio(before[app]['rps'], before[base]['rps']):.2f}, after "
+                f"{_ratio(after[app]['rps'], after[base]['rps']):.2f}."
+            )
+    return out
+
+
 def render(r: dict[str, Any]) -> str:
     from bench.report_text import header, method
 
@@ -160,6 +192,8 @@ def render(r: dict[str, Any]) -> str:
     lines += ["", "![throughput](plots/throughput.png)", "", "![latency](plots/latency.png)"]
     lines += ["", "## Pagination depth", "", *pages_table(r), "", "![pages](plots/pagination.png)"]
     lines += ["", "## SQL statements per request against page size", "", *per_page_table(r)]
+    if "before" in r:
+        lines += ["", "## Before and after the profile", "", *before_after_table(r)]
     lines += ["", "## Worker class", "", *workers_table(r)]
     if "sync" in r:
         lines += ["", "![workers](plots/workers.png)"]

@@ -188,6 +188,18 @@ def environment() -> dict[str, Any]:
     }
 
 
+def _app_commit(settings: Settings) -> str:
+    """The commit the API is served from (BENCH_APP_DIR may be another checkout)."""
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=settings.app_dir,
+    )
+    return done.stdout.strip() or "?"
+
+
 def _mem_total() -> str:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal"):
@@ -203,11 +215,23 @@ def main() -> None:
     parser.add_argument("--no-report", action="store_true", help="results.json only")
     parser.add_argument("--out", default=str(OUT / "results.json"), help="results file")
     parser.add_argument("--no-queries", action="store_true", help="skip the SQL counts")
+    parser.add_argument(
+        "--before",
+        help="results.json of an earlier run (BENCH_APP_DIR=<older checkout>) to report "
+        "next to this one",
+    )
     args = parser.parse_args()
     settings = Settings()
     scenarios = loadgen.by_name(args.only.split(",") if args.only else None)
     results: dict[str, Any] = {"settings": {k: v for k, v in vars(settings).items()}}
     results["environment"] = environment()
+    if args.before:
+        before = json.loads(Path(args.before).read_text())
+        results["before"] = {
+            "commit": before.get("app_commit") or before["environment"]["commit"],
+            "summary": before["summary"],
+        }
+    results["app_commit"] = _app_commit(settings)
 
     if not args.reuse_db:
         log(f"creating {settings.database_url} and loading {settings.books:,} books")
