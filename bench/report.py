@@ -56,11 +56,12 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, bool]]:
     if "search_c1" in s:
         p99 = s["search_c1"]["p99"]
         rows.append(("full-text search p99 < 50 ms, 1 client", f"{_ms(p99)} ms", p99 < 50))
+    # Constant in page size: the same statement counts at 10 and at 100 rows a page. A
+    # search may take 2 or 3 (an estimate only when more than the count limit match):
+    # that depends on the term, not the page size.
     constant = all(
-        row["per_page_10"]["queries_min"]
-        == row["per_page_10"]["queries_max"]
-        == row["per_page_100"]["queries_min"]
-        == row["per_page_100"]["queries_max"]
+        row["per_page_10"]["queries_min"] == row["per_page_100"]["queries_min"]
+        and row["per_page_10"]["queries_max"] == row["per_page_100"]["queries_max"]
         for row in r["queries"]["per_page"]
     )
     counts = ", ".join(

@@ -28,7 +28,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bookstore import apidoc, ratelimit_storage  # noqa: F401 - registers bookstore+redis://
-from bookstore.auth import Identity, current_identity
+from bookstore.auth import Identity
+from bookstore.auth.decorators import token_identity
 from bookstore.errors import APIError, render
 from bookstore.redis_link import get_link
 
@@ -77,9 +78,12 @@ class RateLimited(APIError):
 
 
 def _identity() -> Identity | None:
-    # An invalid token is the view's business (401); for counting, the caller is anonymous.
+    # The bucket follows the token's signed claims; revocation is checked where the
+    # caller's identity is used (auth_required, orders...), not here: a public read with
+    # a token costs no revocation lookup. An invalid token is the view's business (401);
+    # for counting, the caller is anonymous.
     try:
-        return current_identity()
+        return token_identity()
     except APIError:
         return None
 

@@ -14,6 +14,7 @@ from bookstore.errors import Forbidden, Unauthorized
 
 F = Callable[..., Any]
 IDENTITY_KEY = "bookstore.identity"
+CLAIMS_KEY = "bookstore.token_claims"
 
 
 def _bearer() -> str | None:
@@ -28,26 +29,38 @@ def _bearer() -> str | None:
     return token.strip()
 
 
+def token_identity() -> Identity | None:
+    """The caller a validly signed, unexpired access token names, or None without a token.
+
+    Only the signature and claims are checked (no revocation or account lookup): enough to
+    pick a rate-limit bucket, which is all that public reads need of the caller. A revoked
+    token's requests are counted against its own user, which only limits that user
+    sooner. Raises 401 for a malformed or forged token; cached per request.
+    """
+    environ = request.environ
+    if CLAIMS_KEY not in environ:
+        token = _bearer()
+        environ[CLAIMS_KEY] = identity_from_access_token(token) if token else None
+    return environ[CLAIMS_KEY]
+
+
 def current_identity() -> Identity | None:
     """The verified caller, or None when no token was sent (cached per request).
 
-    Cached in the WSGI environ rather than ``g``: ``g`` lives as long as the app context,
-    which a test (or a CLI task) may keep across several requests.
+    Verified means signed, unexpired, not revoked, and its user still active with the
+    token's role (``checks.ensure_active``). Cached in the WSGI environ rather than
+    ``g``: ``g`` lives as long as the app context, which a test (or a CLI task) may keep
+    across several requests.
     """
     environ = request.environ
     if IDENTITY_KEY not in environ:
-        token = _bearer()
-        environ[IDENTITY_KEY] = authenticate(token) if token else None
+        identity = token_identity()
+        if identity is not None:
+            from bookstore.auth import checks
+
+            checks.ensure_active(identity)
+        environ[IDENTITY_KEY] = identity
     return environ[IDENTITY_KEY]
-
-
-def authenticate(token: str) -> Identity:
-    """Turn a bearer token into an identity; revocation and account checks hook in here."""
-    from bookstore.auth import checks
-
-    identity = identity_from_access_token(token)
-    checks.ensure_active(identity)
-    return identity
 
 
 def auth_required(role: str | None = None) -> Callable[[F], F]:

@@ -61,6 +61,36 @@ def test_an_authenticated_request_costs_one_mget_and_no_sql(counted, make):
     assert statements.count == 0
 
 
+def test_a_public_read_with_a_token_costs_no_revocation_lookup(counted, make):
+    # The token only picks the rate-limit bucket there; revocation matters where the
+    # caller's identity is used.
+    client = counted.test_client()
+    tokens = signup(client)
+    headers = bearer(tokens["access_token"])
+    path = f"/v1/books/{make.book().id}"
+    assert me(client, tokens["access_token"]).status_code == 200  # connects the client
+    CountingConnection.sent.clear()
+    response = client.get(path, headers=headers)
+    assert response.status_code == 200 and response.headers["X-RateLimit-Remaining"] == "298"
+    assert CountingConnection.sent == []
+    assert me(client, tokens["access_token"]).status_code == 200
+    assert len(CountingConnection.sent) == 1 and b"MGET" in CountingConnection.sent[0]
+
+
+def test_a_revoked_token_still_reads_the_public_catalog_in_its_own_bucket(counted, make):
+    client = counted.test_client()
+    tokens = signup(client)
+    headers = bearer(tokens["access_token"])
+    path = f"/v1/books/{make.book().id}"
+    assert client.post("/v1/auth/logout", headers=headers).status_code == 204
+    assert_error(me(client, tokens["access_token"]), 401, "INVALID_TOKEN")
+    response = client.get(path, headers=headers)
+    assert response.status_code == 200
+    # The user's second read (after the refused GET /users/me): the client IP has made
+    # no read yet, so its bucket would say 299.
+    assert response.headers["X-RateLimit-Remaining"] == "298"
+
+
 def test_without_redis_the_check_is_one_sql_query(make_app, make):
     plain = make_app(REDIS_URL=None)
     client = plain.test_client()
