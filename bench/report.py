@@ -183,6 +183,35 @@ def before_after_table(r: dict[str, Any]) -> list[str]:
     return out
 
 
+def cpu_table(r: dict[str, Any]) -> list[str]:
+    """Where each scenario's CPU goes: microseconds per request by process (medians)."""
+    out = [
+        "| scenario | server (API or baseline) | PostgreSQL | Redis | wrk | total |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in r["summary"].items():
+        c = m.get("cpu_us")
+        if c is None:
+            continue
+        server = c["api"] + c["baseline"]
+        out.append(
+            f"| {LABELS.get(name, name)} | {server:.0f} | {c['postgres']:.0f} | {c['redis']:.0f} "
+            f"| {c['wrk']:.0f} | {c['total']:.0f} |"
+        )
+    s = r["summary"]
+    for kind, app, base in (
+        ("miss", "book_miss", "baseline_miss"),
+        ("hit", "book_hit", "baseline_hot"),
+    ):
+        if "cpu_us" in s.get(app, {}) and "cpu_us" in s.get(base, {}):
+            out.append(
+                f"\nCPU per request, baseline over API, on a cache {kind}: "
+                f"{_ratio(s[base]['cpu_us']['total'], s[app]['cpu_us']['total']):.2f} "
+                "(what the req/s ratio tends to when the machine is the only limit)."
+            )
+    return out
+
+
 def render(r: dict[str, Any]) -> str:
     from bench.report_text import header, method
 
@@ -191,6 +220,8 @@ def render(r: dict[str, Any]) -> str:
     lines += [f"| {t} | {v} | {'yes' if ok else '**no**'} |" for t, v, ok in targets(r)]
     lines += ["", "## Every scenario (medians of the rounds)", "", *main_table(r)]
     lines += ["", "![throughput](plots/throughput.png)", "", "![latency](plots/latency.png)"]
+    if any("cpu_us" in m for m in r["summary"].values()):
+        lines += ["", "## CPU per request, by process (µs, medians)", "", *cpu_table(r)]
     lines += ["", "## Pagination depth", "", *pages_table(r), "", "![pages](plots/pagination.png)"]
     lines += ["", "## SQL statements per request against page size", "", *per_page_table(r)]
     if "before" in r:

@@ -73,6 +73,10 @@ def method(r: dict[str, Any]) -> list[str]:
         "- **SQL / request** is counted in process: the first 40 requests of each scenario's list"
         " run through `app.test_client()` with the same settings and a `before_cursor_execute`"
         " listener (the lean read path fires it too). A hit counts 0.",
+        "- **CPU per request** (`bench/cpu.py`): user + system time of every gunicorn worker,"
+        " PostgreSQL backend and the Redis server, read from `/proc` before and after each run,"
+        " and wrk's from its rusage, divided by the requests served. PostgreSQL's background"
+        " processes are included.",
         "- **Connections**: PostgreSQL sessions opened during all measured runs:"
         f" {sum(m['new_db_sessions'] for m in r['summary'].values())}; the API held at most"
         f" {max(m.get('api_db_connections', 0) for m in r['summary'].values())} (its pools,"

@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import statistics
 import subprocess
 import time
@@ -22,7 +23,7 @@ from typing import Any
 import psycopg2
 import redis
 
-from bench import dataset, loadgen, queries, report, servers
+from bench import cpu, dataset, loadgen, queries, report, servers
 from bench.settings import OUT, ROOT, Settings
 
 
@@ -121,6 +122,7 @@ class Runner:
                 for path in paths.read_text().split():
                     urllib.request.urlopen(server.url + path, timeout=10).read()  # noqa: S310
         (before_sessions, _), before_load = sessions(self.settings), load1()
+        cpu_before, children_before = cpu.snapshot(), _children_cpu()
         result = loadgen.run_wrk(
             server.url,
             scenario,
@@ -128,6 +130,9 @@ class Runner:
             connections=scenario.connections or self.settings.connections,
             env=env,
             paths=paths,
+        )
+        result["cpu_us"] = cpu.per_request(
+            cpu_before, cpu.snapshot(), result["requests"], _children_cpu() - children_before
         )
         after_sessions, result["api_db_connections"] = sessions(self.settings)
         # Minus this check's own session.
@@ -149,6 +154,12 @@ class Runner:
         return out
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (wrk, once it has exited)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     keys = ("rps", "p50", "p75", "p90", "p95", "p99", "mean")
     out: dict[str, Any] = {key: statistics.median(run[key] for run in runs) for key in keys}
@@ -160,6 +171,11 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out["rps_all"] = [round(run["rps"], 1) for run in runs]
     out["p99_all"] = [round(run["p99"], 2) for run in runs]
     out["load1"] = [run["load1"] for run in runs]
+    if all("cpu_us" in run for run in runs):
+        out["cpu_us"] = {
+            group: statistics.median(run["cpu_us"][group] for run in runs)
+            for group in runs[0]["cpu_us"]
+        }
     return out
 
 

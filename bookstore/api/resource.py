@@ -33,14 +33,7 @@ ToDict = Callable[[Any], dict[str, Any]]
 
 
 def catalog_cache_control() -> str:
-    max_age = current_app.config["CATALOG_MAX_AGE"]
-    cached = _CACHE_CONTROL.get(max_age)
-    if cached is None:
-        cached = _CACHE_CONTROL[max_age] = f"public, max-age={max_age}"
-    return cached
-
-
-_CACHE_CONTROL: dict[int, str] = {}
+    return f"public, max-age={current_app.config['CATALOG_MAX_AGE']}"
 
 
 def is_postgres() -> bool:
