@@ -18,6 +18,8 @@ from bench.settings import OUT, RESULTS_MD
 
 MARKER = "<!-- Everything above is written by `make bench`; notes below this line are kept. -->"
 LABELS = {s.name: s.label for s in SCENARIOS}
+# The API's GET /v1/books/{id} scenario and the baseline's it is compared with.
+BOOK_PAIRS = (("miss", "book_miss", "baseline_miss"), ("hit", "book_hit", "baseline_hot"))
 
 
 def _ms(value: float) -> str:
@@ -138,10 +140,7 @@ def workers_table(r: dict[str, Any]) -> list[str]:
             f"| {LABELS[name]} | {g['rps']:.0f} | {_ms(g['p99'])} | {m['rps']:.0f} "
             f"| {_ms(m['p99'])} |"
         )
-    for kind, app, base in (
-        ("miss", "book_miss", "baseline_miss"),
-        ("hit", "book_hit", "baseline_hot"),
-    ):
+    for kind, app, base in BOOK_PAIRS:
         if app in r["sync"] and base in r["sync"]:
             out.append(
                 f"\nRatio to the baseline on a cache {kind}: gthread "
@@ -170,10 +169,7 @@ def before_after_table(r: dict[str, Any]) -> list[str]:
             f"| {LABELS.get(name, name)} | {b['rps']:.0f} | {_ms(b['p99'])} | {m['rps']:.0f} "
             f"| {_ms(m['p99'])} |"
         )
-    for kind, app, base in (
-        ("miss", "book_miss", "baseline_miss"),
-        ("hit", "book_hit", "baseline_hot"),
-    ):
+    for kind, app, base in BOOK_PAIRS:
         if all(app in x and base in x for x in (before, after)):
             out.append(
                 f"\nGET /v1/books/{{id}} on a cache {kind} as a ratio of the baseline: before "
@@ -199,10 +195,7 @@ def cpu_table(r: dict[str, Any]) -> list[str]:
             f"| {c['wrk']:.0f} | {c['total']:.0f} |"
         )
     s = r["summary"]
-    for kind, app, base in (
-        ("miss", "book_miss", "baseline_miss"),
-        ("hit", "book_hit", "baseline_hot"),
-    ):
+    for kind, app, base in BOOK_PAIRS:
         if "cpu_us" in s.get(app, {}) and "cpu_us" in s.get(base, {}):
             out.append(
                 f"\nCPU per request, baseline over API, on a cache {kind}: "
