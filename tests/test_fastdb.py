@@ -44,3 +44,20 @@ def test_read_connection_runs_each_statement_outside_a_transaction(app_ctx):
         time.sleep(0.01)
         own_start = conn.execute(text("SELECT now() = statement_timestamp()")).scalar()
     assert own_start is True
+
+
+def test_read_paths_hand_connections_back_in_the_drivers_default_state(client, make):
+    # psycopg2 sends SET default_transaction_isolation ... at every later autocommit switch
+    # of a connection whose isolation level was ever set explicitly (SQLAlchemy's AUTOCOMMIT
+    # option does that, and resets it explicitly): a round trip per switch, two per read.
+    from bookstore.extensions import db
+
+    book = make.book()
+    assert client.get("/v1/books?per_page=5").status_code == 200  # read_connection
+    assert client.get(f"/v1/books/{book.id}").status_code == 200  # FastSelect
+    pooled = db.engine.raw_connection()
+    try:
+        driver = pooled.dbapi_connection
+        assert driver.isolation_level is None and driver.autocommit is False
+    finally:
+        pooled.close()
