@@ -57,6 +57,16 @@ def _admin_connection(url: str):
     return conn, target.database
 
 
+def ensure_database(url: str) -> None:
+    """Create the database ``url`` names unless it exists."""
+    conn, name = _admin_connection(url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if cur.fetchone() is None:
+            cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+
 def recreate_database(settings: Settings) -> None:
     conn, name = _admin_connection(settings.database_url)
     if not re.fullmatch(r"[a-z0-9_]+", name or ""):

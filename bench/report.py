@@ -30,6 +30,10 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
+def _rps_ratio(summary: dict[str, Any], app: str, base: str) -> str:
+    return f"{_ratio(summary[app]['rps'], summary[base]['rps']):.2f}"
+
+
 def targets(r: dict[str, Any]) -> list[tuple[str, str, bool]]:
     s = r["summary"]
     rows: list[tuple[str, str, bool]] = []
@@ -144,8 +148,7 @@ def workers_table(r: dict[str, Any]) -> list[str]:
         if app in r["sync"] and base in r["sync"]:
             out.append(
                 f"\nRatio to the baseline on a cache {kind}: gthread "
-                f"{_ratio(r['summary'][app]['rps'], r['summary'][base]['rps']):.2f}, sync "
-                f"{_ratio(r['sync'][app]['rps'], r['sync'][base]['rps']):.2f}."
+                f"{_rps_ratio(r['summary'], app, base)}, sync {_rps_ratio(r['sync'], app, base)}."
             )
     return out
 
@@ -173,8 +176,7 @@ def before_after_table(r: dict[str, Any]) -> list[str]:
         if all(app in x and base in x for x in (before, after)):
             out.append(
                 f"\nGET /v1/books/{{id}} on a cache {kind} as a ratio of the baseline: before "
-                f"{_ratio(before[app]['rps'], before[base]['rps']):.2f}, after "
-                f"{_ratio(after[app]['rps'], after[base]['rps']):.2f}."
+                f"{_rps_ratio(before, app, base)}, after {_rps_ratio(after, app, base)}."
             )
     return out
 

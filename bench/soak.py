@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import dataset  # noqa: E402
 from bookstore.config import RATE_LIMITS  # noqa: E402
 from bookstore.services.seed import ADJECTIVES, NOUNS  # noqa: E402
 
@@ -80,14 +81,7 @@ def reset_database(url: str) -> None:
     target = make_url(url)
     # The schema is dropped below: never on a database that is not obviously the soak's.
     assert "soak" in (target.database or ""), "SOAK_DATABASE_URL must name a *soak* database"
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.execute(
-            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
-        ).first()
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
+    dataset.ensure_database(url)
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
