@@ -8,13 +8,14 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 from flask.sessions import SessionInterface
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from bookstore.config import DEFAULT_SQLITE_URL, load_config
 from bookstore.extensions import cors, db, migrate, redis_client
+from bookstore.http import Response, current_request
 
 # One line per resource: adding a resource is adding its module here.
 BLUEPRINTS = (
@@ -56,6 +57,7 @@ class BookstoreFlask(Flask):
     """
 
     _ENSURED_MAX = 1024
+    response_class = Response
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -158,7 +160,7 @@ def _cors_only_when_cross_origin(app: Flask) -> None:
         raise RuntimeError("flask-cors registered no response hook where one was expected")
 
     def cors_after_request(response: Any) -> Any:
-        return cors_hook(response) if "HTTP_ORIGIN" in request.environ else response
+        return cors_hook(response) if "HTTP_ORIGIN" in current_request().environ else response
 
     hooks[-1] = cors_after_request
 

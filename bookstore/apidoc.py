@@ -18,7 +18,7 @@ from flask import Flask, request
 from marshmallow import RAISE, Schema, ValidationError, fields
 
 from bookstore.errors import HTTP_CODES, InvalidQuery
-from bookstore.http import json_body
+from bookstore.http import current_request, json_body
 from bookstore.validation import marshmallow_details
 
 F = Callable[..., Any]
@@ -78,8 +78,9 @@ def query(schema: type[Schema] | Schema) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if request.environ.get("QUERY_STRING"):
-                parsed = load(request.args.to_dict(flat=True))
+            req = current_request()
+            if req.environ.get("QUERY_STRING"):
+                parsed = load(req.args.to_dict(flat=True))
             else:
                 # Most reads have no query string: load it once, hand out copies.
                 if not empty:

@@ -18,18 +18,19 @@ the cache adds no round trip of its own.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from urllib.parse import urlencode
 
 import click
 import orjson
-from flask import Flask, Response, current_app, has_app_context, request
+from flask import Flask, Request, current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from bookstore import apidoc
 from bookstore.cache_stores import LocalStore, RedisStore
-from bookstore.http import JSON_TYPE, request_id
+from bookstore.http import JSON_TYPE, Response, current_request, request_id
 from bookstore.redis_link import get_link
 
 apidoc.COMMON_HEADERS["X-Cache"] = {
@@ -57,9 +58,10 @@ def init_app(app: Flask) -> None:
         )
     app.extensions["bookstore_cache"] = store
     if link is not None:
-        link.planned_reads = _planned_reads  # fetched with the rate limiter's round trip
-    app.before_request(_lookup)
-    app.after_request(_store)
+        # Fetched with the rate limiter's round trip.
+        link.planned_reads = functools.partial(_planned_reads, store)
+    app.before_request(functools.partial(_lookup, store))
+    app.after_request(functools.partial(_store, store, app.config["CACHE_MAX_ENTRY_BYTES"]))
     app.cli.add_command(cache_clear_command)
     _listen_for_catalog_writes()
 
@@ -81,38 +83,39 @@ def cache_clear_command() -> None:
 # -- the request path --------------------------------------------------------------------
 
 
-def normalised_url() -> str:
+def normalised_url(req: Request | None = None) -> str:
+    req = req or current_request()
     # A stable sort keeps repeated parameters in their order: the first one is what counts.
-    params = sorted(request.args.items(multi=True), key=lambda item: item[0])
-    return f"{request.path}?{urlencode(params)}" if params else request.path
+    params = sorted(req.args.items(multi=True), key=lambda item: item[0])
+    return f"{req.path}?{urlencode(params)}" if params else req.path
 
 
 def _cacheable_url() -> str | None:
     """This request's cache key, or None when it is not a cacheable read (kept per request)."""
-    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
+    req = current_request()
     environ = req.environ
     if _URL not in environ:
         if req.method in ("GET", "HEAD") and req.blueprint in CATALOG_BLUEPRINTS:
             # Most reads carry no query string: their key is the path, nothing to sort.
-            url = normalised_url() if environ.get("QUERY_STRING") else req.path
+            url = normalised_url(req) if environ.get("QUERY_STRING") else req.path
         else:
             url = None
         environ[_URL] = url
     return environ[_URL]
 
 
-def _planned_reads() -> list[str] | None:
+def _planned_reads(store: RedisStore) -> list[str] | None:
     url = _cacheable_url()
-    return None if url is None else current_app.extensions["bookstore_cache"].reads(url)
+    return None if url is None else store.reads(url)
 
 
-def _lookup() -> Response | None:
+def _lookup(store: RedisStore | LocalStore) -> Response | None:
     url = _cacheable_url()
     if url is None:
         return None
-    generation, entry = current_app.extensions["bookstore_cache"].get(url)
+    generation, entry = store.get(url)
     if entry is None:
-        request.environ[_PENDING] = (url, generation)
+        current_request().environ[_PENDING] = (url, generation)
         return None
     return _replay(entry)
 
@@ -136,7 +139,7 @@ def _replay(entry: bytes) -> Response:
 
 
 def _none_match(etag: str) -> bool:
-    header = request.headers.get("If-None-Match")
+    header = current_request().environ.get("HTTP_IF_NONE_MATCH")
     if not header:
         return False
     tags = (tag.strip().removeprefix("W/") for tag in header.split(","))
@@ -146,8 +149,8 @@ def _none_match(etag: str) -> bool:
 _KEPT_HEADERS = ("etag", "cache-control", "link")
 
 
-def _store(response: Response) -> Response:
-    pending = request.environ.pop(_PENDING, None)
+def _store(store: RedisStore | LocalStore, max_bytes: int, response: Response) -> Response:
+    pending = current_request().environ.pop(_PENDING, None)
     if pending is None:
         return response
     headers = response.headers
@@ -168,10 +171,9 @@ def _store(response: Response) -> Response:
         return response
     body = response.get_data()
     tail = _meta_tail()
-    if not body.endswith(tail) or len(body) > current_app.config["CACHE_MAX_ENTRY_BYTES"]:
+    if not body.endswith(tail) or len(body) > max_bytes:
         return response
     head = orjson.dumps([etag, cache_control, kept.get("link")])
-    store = current_app.extensions["bookstore_cache"]
     store.put(url, generation, head + b"\n" + body[: -len(tail)])
     return response
 

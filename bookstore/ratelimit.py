@@ -16,12 +16,15 @@ import logging
 import math
 import time
 import weakref
+from collections import defaultdict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from flask import Flask, Response, current_app, request
+from flask import Flask, Request, Response, current_app, request
+from flask.globals import request_ctx
 from flask_limiter import Limit, Limiter, RequestLimit
+from flask_limiter._extension import LimiterContext
 from flask_limiter.errors import RateLimitExceeded
 from limits import WindowStats
 from werkzeug.exceptions import HTTPException
@@ -31,6 +34,7 @@ from bookstore import apidoc, ratelimit_storage  # noqa: F401 - registers bookst
 from bookstore.auth import Identity
 from bookstore.auth.decorators import token_identity
 from bookstore.errors import APIError, render
+from bookstore.http import current_request
 from bookstore.redis_link import get_link
 
 if TYPE_CHECKING:
@@ -88,8 +92,8 @@ def _identity() -> Identity | None:
         return None
 
 
-def _ip() -> str:
-    return f"ip:{request.remote_addr or 'unknown'}"
+def _ip(req: Request | None = None) -> str:
+    return f"ip:{(req or current_request()).remote_addr or 'unknown'}"
 
 
 def client_key() -> str:
@@ -126,22 +130,22 @@ class Policy:
         self.login_ip = limit("RATELIMIT_LOGIN_IP", "login-ip")
         self.login_account = limit("RATELIMIT_LOGIN_ACCOUNT", "login")
 
-    def applicable(self) -> list[tuple[RuntimeLimit, str]]:
+    def applicable(self, req: Request) -> list[tuple[RuntimeLimit, str]]:
         """``(limit, key)`` pairs, checked in order; one pair except on login."""
-        if request.endpoint == LOGIN_ENDPOINT:
-            pairs = [(self.login_ip, _ip())]
+        if req.endpoint == LOGIN_ENDPOINT:
+            pairs = [(self.login_ip, _ip(req))]
             account = login_account_key()
             if account:
                 pairs.append((self.login_account, account))
             return pairs
         identity = _identity()
         if identity is None:
-            key = _ip()
+            key = _ip(req)
         elif identity.is_admin:
             return [(self.admin, f"user:{identity.user_id}")]
         else:
             key = f"user:{identity.user_id}"
-        return [(self.write if request.method in WRITE_METHODS else self.read, key)]
+        return [(self.write if req.method in WRITE_METHODS else self.read, key)]
 
 
 class _Evaluated(RequestLimit):
@@ -196,6 +200,19 @@ class PolicyLimiter(Limiter):
         teardown = app.teardown_request_funcs.get(None, [])
         teardown[:] = [hook for hook in teardown if hook != release]
 
+    @property
+    def context(self) -> LimiterContext:
+        """Flask-Limiter's per-request state, kept where Flask-Limiter keeps it.
+
+        Flask-Limiter reads it through the ``request_ctx`` proxy: three failed attribute
+        lookups per access, twice per request. The same dictionary, read off the context.
+        """
+        ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
+        contexts = ctx.__dict__.get("_limiter_request_context")
+        if contexts is None:
+            contexts = ctx._limiter_request_context = defaultdict(LimiterContext)
+        return contexts[self]  # type: ignore[no-any-return]
+
     def limit(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs.get("deduct_when") is not None:
             raise TypeError("deduct_when is not supported by this limiter")
@@ -207,10 +224,11 @@ class PolicyLimiter(Limiter):
         if not in_middleware:
             super()._check_request_limit(callable_name, in_middleware)
             return
-        if _exempt():
+        req = current_request()
+        if req.method == "OPTIONS" or req.endpoint in EXEMPT_ENDPOINTS:
             return
         context = self.context
-        for runtime, key in self.policy.applicable():
+        for runtime, key in self.policy.applicable(req):
             args = [key, str(runtime.scope)]
             limit = runtime.limit
             storage_key = limit.key_for(*args)
@@ -258,10 +276,6 @@ def init_app(app: Flask) -> None:
     app.extensions["bookstore_limiter"] = limiter
     app.after_request(functools.partial(_add_headers, limiter))
     app.register_error_handler(RateLimitExceeded, _too_many_requests)
-
-
-def _exempt() -> bool:
-    return request.method == "OPTIONS" or request.endpoint in EXEMPT_ENDPOINTS
 
 
 def _numbers(limit: RequestLimit) -> tuple[int, int, int, int]:

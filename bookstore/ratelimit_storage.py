@@ -13,10 +13,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import has_request_context, request
+from flask import has_request_context
 from limits.storage import MemoryStorage, RedisStorage
 from redis.exceptions import NoScriptError
 
+from bookstore.http import current_request
 from bookstore.redis_link import UNAVAILABLE, RedisLink
 
 # The window is a list of hit timestamps, newest first (the layout of the ``limits`` moving
@@ -52,12 +53,12 @@ _WINDOWS = "bookstore.ratelimit.windows"
 def _remember(key: str, window: tuple[float, int]) -> None:
     # Per request, in the WSGI environ: a thread or app context may serve many requests.
     if has_request_context():
-        request.environ.setdefault(_WINDOWS, {})[key] = window
+        current_request().environ.setdefault(_WINDOWS, {})[key] = window
 
 
 def _remembered(key: str) -> tuple[float, int] | None:
     if has_request_context():
-        return request.environ.get(_WINDOWS, {}).get(key)
+        return current_request().environ.get(_WINDOWS, {}).get(key)
     return None
 
 

@@ -19,9 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from flask import Flask, has_request_context, request
+from flask import Flask, has_request_context
 
 from bookstore.extensions import redis_client
+from bookstore.http import current_request
 
 try:
     from hiredis import pack_command
@@ -34,6 +35,9 @@ _PIGGYBACKED = "bookstore.redis.piggybacked"
 DEFERRED_MAX = 64
 # Any Redis failure (refused, timeout, loading, out of memory) degrades; it never fails a request.
 UNAVAILABLE = (redis.RedisError, OSError)
+# This process's id, kept current across forks: os.getpid() is a system call each time.
+_process = {"pid": os.getpid()}
+os.register_at_fork(after_in_child=lambda: _process.update(pid=os.getpid()))
 
 
 class Batch:
@@ -142,34 +146,35 @@ class RedisLink:
     def thread_connection(self) -> Any:
         """This thread's own connection of the shared pool, checked out on first use."""
         connection = getattr(self._local, "connection", None)
-        if connection is None or connection.pid != os.getpid():
+        if connection is None or connection.pid != _process["pid"]:
             connection = self._local.connection = self.client.connection_pool.get_connection()
         return connection
 
     def drain_deferred(self, pipe: Batch) -> int:
         """Queue the deferred writes on ``pipe``; returns how many replies to skip."""
         count = 0
-        while True:
+        while self.deferred:  # most round trips find it empty: no exception raised then
             try:
                 key, value, ttl = self.deferred.popleft()  # thread-safe, unlike a list
-            except IndexError:
-                return count
+            except IndexError:  # another thread took the last one meanwhile
+                break
             pipe.set(key, value, ex=ttl)
             count += 1
+        return count
 
     def reads_to_piggyback(self) -> list[str] | None:
         if self.planned_reads is None or not has_request_context():
             return None
-        if _PIGGYBACKED in request.environ:
+        if _PIGGYBACKED in current_request().environ:
             return None  # already fetched by an earlier round trip of this request
         return self.planned_reads()
 
     def keep_piggybacked(self, keys: list[str], values: list[bytes | None]) -> None:
-        request.environ[_PIGGYBACKED] = (keys, values)
+        current_request().environ[_PIGGYBACKED] = (keys, values)
 
     def piggybacked(self, keys: list[str]) -> list[bytes | None] | None:
         """The values of ``keys`` fetched earlier in this request, or None."""
-        found = request.environ.get(_PIGGYBACKED) if has_request_context() else None
+        found = current_request().environ.get(_PIGGYBACKED) if has_request_context() else None
         return found[1] if found is not None and found[0] == keys else None
 
     @property

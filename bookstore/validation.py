@@ -142,14 +142,14 @@ def parse_money(value: Any) -> Decimal:
 
 
 def format_money(value: Decimal | int | float) -> str:
-    return f"{Decimal(value):.2f}"
+    return f"{value if isinstance(value, Decimal) else Decimal(value):.2f}"
 
 
 def format_datetime(value: dt.datetime | None) -> str | None:
     """ISO 8601 in UTC with a ``Z``; naive values (SQLite) are taken as UTC."""
     if value is None:
         return None
-    if value.tzinfo is not None:
+    if value.tzinfo is not None and value.tzinfo is not dt.UTC:  # PostgreSQL's are UTC
         value = value.astimezone(dt.UTC)
     # isoformat is C without a format string to parse: a third faster than strftime.
     return value.isoformat(timespec="seconds")[:19] + "Z"

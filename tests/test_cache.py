@@ -166,7 +166,7 @@ def test_only_responses_marked_public_are_stored(app, make, cache_control, store
         request.environ["bookstore.cache"] = (path, generation)
         body = b'{"data":{},"meta":{"request_id":"' + request_id().encode() + b'"}}'
         response = Response(body, headers={"Cache-Control": cache_control, "ETag": '"e"'})
-        cache._store(response)
+        cache._store(store, app.config["CACHE_MAX_ENTRY_BYTES"], response)
         assert response.headers["X-Cache"] == "MISS"
         assert (store.get(path)[1] is not None) is stored
 

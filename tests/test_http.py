@@ -214,3 +214,35 @@ class TestCORS:
         fresh = create_app({"CORS_ORIGINS": ["http://shop.example"]})
         resp = fresh.test_client().get("/v1", headers={"Origin": "http://evil.example"})
         assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "expected"),
+    [
+        # Nothing to rewrite: the headers go out as set, length included.
+        (200, {"ETag": '"e"'}, {"ETag": '"e"', "Content-Length": "2"}),
+        # Werkzeug's own rules still apply where they change something.
+        (201, {"Location": "/v1/bücher/7"}, {"Location": "/v1/b%C3%BCcher/7"}),
+        (200, {"Content-Location": "/v1/bücher"}, {"Content-Location": "/v1/b%C3%BCcher"}),
+        (204, {}, {"Content-Length": None}),
+        (304, {"ETag": '"e"'}, {"ETag": '"e"', "Content-Type": None, "Content-Length": None}),
+    ],
+)
+def test_wsgi_headers_are_rewritten_only_where_needed(app, status, headers, expected):
+    from bookstore.http import Response
+
+    body = b"" if status in (204, 304) else b"{}"
+    with app.test_request_context("/v1/books/7"):
+        response = Response(body, status=status, headers=headers, content_type="application/json")
+        sent = response.get_wsgi_headers(app.test_request_context().request.environ)
+    for name, value in expected.items():
+        assert sent.get(name) == value
+    rewritten = status != 200 or "Content-Location" in headers
+    assert (sent is not response.headers) == rewritten
+
+
+def test_the_app_answers_with_its_own_response_class(client):
+    from bookstore.http import Response
+
+    assert client.application.response_class is Response
+    assert int(client.get("/v1/nothing-here").headers["Content-Length"]) > 0

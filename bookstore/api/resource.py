@@ -33,7 +33,8 @@ ToDict = Callable[[Any], dict[str, Any]]
 
 
 def catalog_cache_control() -> str:
-    return f"public, max-age={current_app.config['CATALOG_MAX_AGE']}"
+    config = current_app._get_current_object().config  # type: ignore[attr-defined]
+    return f"public, max-age={config['CATALOG_MAX_AGE']}"
 
 
 def is_postgres() -> bool:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, send_from_directory
+from flask import Blueprint, current_app, send_from_directory
 from marshmallow import Schema, fields
 from marshmallow.validate import OneOf
 from sqlalchemy import text
 
 from bookstore import apidoc
 from bookstore.extensions import db
-from bookstore.http import JSON_TYPE, dumps, resource_response
+from bookstore.http import JSON_TYPE, Response, dumps, resource_response
 
 bp = Blueprint("root", __name__)
 COLLECTIONS = ("authors", "books", "magazines", "orders", "users", "webhooks")

@@ -6,19 +6,18 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import request
-
 from bookstore import apidoc
 from bookstore.auth.tokens import Identity, identity_from_access_token
 from bookstore.errors import Forbidden, Unauthorized
+from bookstore.http import current_request
 
 F = Callable[..., Any]
 IDENTITY_KEY = "bookstore.identity"
 CLAIMS_KEY = "bookstore.token_claims"
 
 
-def _bearer() -> str | None:
-    header = request.headers.get("Authorization")
+def _bearer(environ: dict[str, Any]) -> str | None:
+    header = environ.get("HTTP_AUTHORIZATION")
     if header is None:
         return None
     scheme, _, token = header.partition(" ")
@@ -37,9 +36,9 @@ def token_identity() -> Identity | None:
     token's requests are counted against its own user, which only limits that user
     sooner. Raises 401 for a malformed or forged token; cached per request.
     """
-    environ = request.environ
+    environ = current_request().environ
     if CLAIMS_KEY not in environ:
-        token = _bearer()
+        token = _bearer(environ)
         environ[CLAIMS_KEY] = identity_from_access_token(token) if token else None
     return environ[CLAIMS_KEY]
 
@@ -52,7 +51,7 @@ def current_identity() -> Identity | None:
     ``g``: ``g`` lives as long as the app context, which a test (or a CLI task) may keep
     across several requests.
     """
-    environ = request.environ
+    environ = current_request().environ
     if IDENTITY_KEY not in environ:
         identity = token_identity()
         if identity is not None:

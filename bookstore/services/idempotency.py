@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from flask import Response, current_app, make_response, request
+from flask import current_app, make_response, request
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -36,6 +36,7 @@ from bookstore import apidoc
 from bookstore.auth import current_identity
 from bookstore.errors import APIError, BadRequest, Conflict, UnprocessableEntity, render
 from bookstore.extensions import db
+from bookstore.http import Response
 from bookstore.models import IdempotencyKey
 from bookstore.models.base import utcnow
 from bookstore.services import transaction
