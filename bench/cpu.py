@@ -63,3 +63,21 @@ def per_request(
     out = {group: round(1e6 * seconds / n) for group, seconds in spent.items()}
     out["total"] = sum(out.values())
     return out
+
+
+def busiest_share(
+    before: dict[tuple[int, str], float], after: dict[tuple[int, str], float]
+) -> float | None:
+    """The share of the server's CPU (API or baseline) spent by its busiest process.
+
+    gthread workers keep the keep-alive connections they accept, and the first worker to
+    wake may accept most of wrk's connections: 0.25 is an even split over four workers,
+    near 1.0 means one process (one GIL) served nearly everything.
+    """
+    spent = [
+        seconds - before.get(key, 0.0)
+        for key, seconds in after.items()
+        if key[1] in ("api", "baseline")
+    ]
+    total = sum(spent)
+    return round(max(spent) / total, 2) if spent and total > 0 else None

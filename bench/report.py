@@ -184,17 +184,19 @@ def before_after_table(r: dict[str, Any]) -> list[str]:
 def cpu_table(r: dict[str, Any]) -> list[str]:
     """Where each scenario's CPU goes: microseconds per request by process (medians)."""
     out = [
-        "| scenario | server (API or baseline) | PostgreSQL | Redis | wrk | total |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| scenario | server (API or baseline) | PostgreSQL | Redis | wrk | total "
+        "| busiest worker's share, by round |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for name, m in r["summary"].items():
         c = m.get("cpu_us")
         if c is None:
             continue
         server = c["api"] + c["baseline"]
+        shares = " / ".join(f"{x:.2f}" for x in m.get("busiest_worker_all", []) if x is not None)
         out.append(
             f"| {LABELS.get(name, name)} | {server:.0f} | {c['postgres']:.0f} | {c['redis']:.0f} "
-            f"| {c['wrk']:.0f} | {c['total']:.0f} |"
+            f"| {c['wrk']:.0f} | {c['total']:.0f} | {shares or '–'} |"
         )
     s = r["summary"]
     for kind, app, base in BOOK_PAIRS:
@@ -204,6 +206,12 @@ def cpu_table(r: dict[str, Any]) -> list[str]:
                 f"{_ratio(s[base]['cpu_us']['total'], s[app]['cpu_us']['total']):.2f} "
                 "(what the req/s ratio tends to when the machine is the only limit)."
             )
+    out.append(
+        "\nThe last column is the share of the server's CPU spent by its busiest process: 0.25 "
+        "is an even split over four workers. gthread workers keep the keep-alive connections "
+        "they accept, and the first to wake may take most of wrk's 16, so a round where one "
+        "process (one GIL) serves most of them runs at up to half speed."
+    )
     return out
 
 

@@ -131,9 +131,11 @@ class Runner:
             env=env,
             paths=paths,
         )
+        cpu_after = cpu.snapshot()
         result["cpu_us"] = cpu.per_request(
-            cpu_before, cpu.snapshot(), result["requests"], _children_cpu() - children_before
+            cpu_before, cpu_after, result["requests"], _children_cpu() - children_before
         )
+        result["busiest_worker"] = cpu.busiest_share(cpu_before, cpu_after)
         after_sessions, result["api_db_connections"] = sessions(self.settings)
         # Minus this check's own session.
         result["new_db_sessions"] = after_sessions - before_sessions - 1
@@ -171,6 +173,7 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out["rps_all"] = [round(run["rps"], 1) for run in runs]
     out["p99_all"] = [round(run["p99"], 2) for run in runs]
     out["load1"] = [run["load1"] for run in runs]
+    out["busiest_worker_all"] = [run.get("busiest_worker") for run in runs]
     if all("cpu_us" in run for run in runs):
         out["cpu_us"] = {
             group: statistics.median(run["cpu_us"][group] for run in runs)

@@ -29,7 +29,7 @@ class Settings:
         default_factory=lambda: _env("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4")
     )
     books: int = field(default_factory=lambda: int(_env("BENCH_BOOKS", "1000000")))
-    rounds: int = field(default_factory=lambda: int(_env("BENCH_ROUNDS", "3")))
+    rounds: int = field(default_factory=lambda: int(_env("BENCH_ROUNDS", "5")))
     duration: int = field(default_factory=lambda: int(_env("BENCH_DURATION", "10")))
     connections: int = field(default_factory=lambda: int(_env("BENCH_CONNECTIONS", "16")))
     wait_quiet: int = field(default_factory=lambda: int(_env("BENCH_WAIT_QUIET", "300")))
