@@ -62,41 +62,7 @@ def install() -> None:
 
 
 class DrainingThreadWorker(ThreadWorker):
-    """gthread, accepting connections only with a thread to spare, refusing them all from
-    the moment a graceful stop begins.
-
-    A gthread worker keeps every keep-alive connection it accepts. Stock gthread accepts
-    whenever it is under ``worker_connections`` (1000): when a client or a load balancer
-    opens a burst of persistent connections, the first worker to wake can take them all,
-    and one process (one GIL) then serves the whole load while the others idle; seen here
-    as rounds of a benchmark at half speed. This worker stops accepting while every one of
-    its threads is busy, so the rest of a burst waits in the listen queue for a worker
-    with a free thread; with all of them busy, whoever frees a thread first takes it.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.in_service = 0  # requests handed to the thread pool and not finished yet
-        super().__init__(*args, **kwargs)
-
-    # gthread's loop accepts while ``nr_conns < worker_connections``: a busy worker reports
-    # its limit as reached.
-    @property
-    def worker_connections(self) -> int:
-        if self.in_service >= self.cfg.threads:
-            return self.nr_conns
-        return self._connection_limit
-
-    @worker_connections.setter
-    def worker_connections(self, value: int) -> None:
-        self._connection_limit = value
-
-    def enqueue_req(self, conn: Any) -> None:
-        self.in_service += 1
-        super().enqueue_req(conn)
-
-    def finish_request(self, conn: Any, fs: Any) -> None:
-        self.in_service -= 1
-        super().finish_request(conn, fs)
+    """gthread, refusing new connections from the moment a graceful stop begins."""
 
     def set_accept_enabled(self, enabled: bool) -> None:
         super().set_accept_enabled(enabled)
