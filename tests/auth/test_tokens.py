@@ -237,3 +237,40 @@ def test_decode_checks_the_expected_type(app_ctx, user_id):
     with pytest.raises(Unauthorized) as caught:
         decode_token(token, "access")
     assert caught.value.code == "INVALID_TOKEN"
+
+
+def test_a_verified_token_is_refused_once_it_expires(client, user_id, monkeypatch):
+    from bookstore.auth import tokens
+
+    now = int(time.time())
+    token = hs(claims_for(user_id, iat=now, exp=now + 30))
+    assert me(client, token).status_code == 200
+    assert token in client.application.extensions["bookstore_verified_tokens"]
+    monkeypatch.setattr(tokens.time, "time", lambda: now + 30)  # exp is the first invalid second
+    assert_error(me(client, token), 401, "TOKEN_EXPIRED")
+
+
+def test_tokens_that_fail_verification_are_not_kept(client, user_id):
+    forged = hs(claims_for(user_id), key="not-the-secret-key-0123456789abcdef-xyz")
+    for _ in range(2):
+        assert_error(me(client, forged), 401, "INVALID_TOKEN")
+    assert forged not in client.application.extensions.get("bookstore_verified_tokens", {})
+
+
+def test_a_token_verified_by_one_app_is_checked_again_by_an_app_with_other_keys(client, user_id):
+    from bookstore import create_app
+
+    token = hs(claims_for(user_id))
+    assert me(client, token).status_code == 200
+    other = create_app({"SECRET_KEY": "another-secret-key-0123456789abcdef-123456"})
+    assert_error(me(other.test_client(), token), 401, "INVALID_TOKEN")
+
+
+def test_the_verified_tokens_are_bounded(client, user_id, monkeypatch):
+    from bookstore.auth import tokens
+
+    monkeypatch.setattr(tokens, "VERIFIED_MAX", 3)
+    client.application.extensions.pop("bookstore_verified_tokens", None)
+    for n in range(7):
+        assert me(client, hs(claims_for(user_id, jti=f"{n:032d}"))).status_code == 200
+        assert len(client.application.extensions["bookstore_verified_tokens"]) <= 3
