@@ -1,0 +1,115 @@
+"""Uncached ``GET /v1/books/{id}`` in a loop, in this process: no gunicorn, no load generator.
+
+    python -m bench.readloop [api|baseline] [--requests N] [--profile]
+    valgrind --tool=callgrind python -m bench.readloop api --requests N
+
+Calls the WSGI app directly with a minimal environ, for distinct random ids of the
+benchmark database (``make bench`` seeds it), after bumping the cache generation so every
+read is a miss. Prints CPU per request (user and system) and, with ``--profile``, the
+functions cProfile finds busiest. Timings move with whatever else the machine does;
+instructions counted by callgrind do not: run it for two request counts and divide the
+difference of the totals by the difference of the counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import random
+import resource
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.settings import Settings
+
+WARM_UP = 200
+
+
+def _app(which: str, settings: Settings) -> Callable[..., Any]:
+    if which == "baseline":
+        os.environ["DATABASE_URL"] = settings.database_url
+        from bench.baseline import app as baseline
+
+        return baseline
+    import redis
+
+    from bench import inprocess
+    from bookstore.cache_stores import GENERATION_KEY
+
+    app = inprocess.app(settings)
+    redis.Redis.from_url(settings.redis_url).incr(GENERATION_KEY)  # a cold response cache
+    return app
+
+
+def _environ(book_id: int) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": f"/v1/books/{book_id}",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "HTTP_ACCEPT": "*/*",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("which", nargs="?", choices=("api", "baseline"), default="api")
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--profile", action="store_true", help="cProfile the timed requests")
+    args = parser.parse_args()
+    settings = Settings()
+    app = _app(args.which, settings)
+    statuses: dict[str, int] = {}
+
+    def start_response(status: str, headers: list[Any], exc_info: Any = None) -> None:
+        statuses[status] = statuses.get(status, 0) + 1
+
+    def read(book_id: int) -> None:
+        body = app(_environ(book_id), start_response)
+        for _ in body:
+            pass
+        getattr(body, "close", lambda: None)()
+
+    ids = random.Random(7).sample(range(1, settings.books + 1), WARM_UP + args.requests)
+    for book_id in ids[:WARM_UP]:
+        read(book_id)
+    profile = cProfile.Profile() if args.profile else None
+    before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    if profile:
+        profile.enable()
+    for book_id in ids[WARM_UP:]:
+        read(book_id)
+    if profile:
+        profile.disable()
+    elapsed, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
+    n = args.requests
+    print(
+        f"{args.which}: {n} reads, statuses {statuses}; per request: "
+        f"{elapsed / n * 1e6:.0f} us wall, "
+        f"{(after.ru_utime - before.ru_utime) / n * 1e6:.0f} us user CPU, "
+        f"{(after.ru_stime - before.ru_stime) / n * 1e6:.0f} us system CPU"
+    )
+    if profile:
+        stats = pstats.Stats(profile)
+        print(f"{stats.total_calls / n:.0f} Python calls per request")  # type: ignore[attr-defined]
+        stats.sort_stats("tottime").print_stats(25)
+
+
+if __name__ == "__main__":
+    main()
