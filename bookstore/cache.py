@@ -30,7 +30,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from bookstore import apidoc
 from bookstore.cache_stores import LocalStore, RedisStore
-from bookstore.http import JSON_TYPE, Response, current_request, request_id
+from bookstore.http import JSON_TYPE, Response, add_headers, current_request, request_id
 from bookstore.redis_link import get_link
 
 apidoc.COMMON_HEADERS["X-Cache"] = {
@@ -134,7 +134,7 @@ def _replay(entry: bytes) -> Response:
     headers = [("ETag", etag), ("Cache-Control", cache_control), ("X-Cache", "HIT")]
     if link:
         headers.append(("Link", link))
-    response.headers.extend(headers)
+    response.headers.extend(headers)  # values read back from Redis: checked as they go in
     return response
 
 
@@ -146,20 +146,24 @@ def _none_match(etag: str) -> bool:
     return header.strip() == "*" or etag in tags
 
 
-_KEPT_HEADERS = ("etag", "cache-control", "link")
+_KEPT_HEADERS = frozenset({"etag", "cache-control", "link"})
+_MISS = (("X-Cache", "MISS"),)
 
 
 def _store(store: RedisStore | LocalStore, max_bytes: int, response: Response) -> Response:
     pending = current_request().environ.pop(_PENDING, None)
     if pending is None:
         return response
-    headers = response.headers
-    headers.add("X-Cache", "MISS")
+    add_headers(response, _MISS)
     url, generation = pending
     if generation is None or response.status_code != 200 or response.direct_passthrough:
         return response  # generation None: Redis unreachable, no tag to store under
     # One pass over the headers instead of a case-insensitive scan per name.
-    kept = {name.lower(): value for name, value in headers if name.lower() in _KEPT_HEADERS}
+    kept = {}
+    for name, value in response.headers:
+        lowered = name.lower()
+        if lowered in _KEPT_HEADERS:
+            kept[lowered] = value
     etag = kept.get("etag")
     cache_control = kept.get("cache-control", "")
     if (

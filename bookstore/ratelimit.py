@@ -34,7 +34,7 @@ from bookstore import apidoc, ratelimit_storage  # noqa: F401 - registers bookst
 from bookstore.auth import Identity
 from bookstore.auth.decorators import token_identity
 from bookstore.errors import APIError, render
-from bookstore.http import current_request
+from bookstore.http import add_headers, current_request
 from bookstore.redis_link import get_link
 
 if TYPE_CHECKING:
@@ -299,14 +299,15 @@ def _add_headers(limiter: Limiter, response: Response) -> Response:
     if limit is None:
         return response
     amount, remaining, reset, window = _numbers(limit)
-    response.headers.extend(
+    add_headers(  # numbers only: composed pairs (bookstore.http.ComposedHeaders)
+        response,
         (
             ("X-RateLimit-Limit", str(amount)),
             ("X-RateLimit-Remaining", str(remaining)),
             ("X-RateLimit-Reset", str(reset)),
             ("RateLimit", f"limit={amount}, remaining={remaining}, reset={reset}"),
             ("RateLimit-Policy", f"{amount};w={window}"),
-        )
+        ),
     )
     return response
 

@@ -10,6 +10,9 @@ With CORS origins configured, every response also varies on ``Origin``.
 from __future__ import annotations
 
 from flask import Flask, Response
+from werkzeug.datastructures import Headers
+
+from bookstore.http import add_headers
 
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
 
@@ -28,21 +31,40 @@ def security_headers(hsts_seconds: int) -> list[tuple[str, str]]:
 
 def init_app(app: Flask) -> None:
     headers = security_headers(app.config["HSTS_SECONDS"])
+    for name, value in headers:  # constants, checked once here (added unchecked below)
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"{name}: a header value cannot hold a line break")
+    names = frozenset(name.lower() for name, _ in headers)
     # CORS headers are sent only to an allowed Origin, so with CORS on every response
     # depends on Origin: without Vary, a shared cache could hand a catalog page cached
     # for one origin (or none) to another. flask-cors adds it only for several origins.
     vary_origin = bool(app.config["CORS_ORIGINS"])
+    if vary_origin:
+        names |= {"vary"}
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
         existing = response.headers
-        # One pass over what is set already (only /docs sets a header of its own here).
-        present = {name.lower(): value for name, value in existing}
-        existing.extend([(name, value) for name, value in headers if name.lower() not in present])
+        # One pass: only /docs sets one of these itself (a looser CSP), which is kept.
+        for name, _ in existing:
+            if name.lower() in names:
+                _merge(existing, headers, vary_origin)
+                return response
+        add_headers(response, headers)
         if vary_origin:
-            vary = present.get("vary")
-            if not vary:
-                existing.add("Vary", "Origin")
-            elif "origin" not in vary.lower():
-                existing["Vary"] = f"{vary}, Origin"
+            add_headers(response, _VARY_ORIGIN)
         return response
+
+
+_VARY_ORIGIN = (("Vary", "Origin"),)
+
+
+def _merge(existing: Headers, headers: list[tuple[str, str]], vary_origin: bool) -> None:
+    present = {name.lower(): value for name, value in existing}
+    existing.extend([(name, value) for name, value in headers if name.lower() not in present])
+    if vary_origin:
+        vary = present.get("vary")
+        if not vary:
+            existing.add("Vary", "Origin")
+        elif "origin" not in vary.lower():
+            existing["Vary"] = f"{vary}, Origin"

@@ -246,3 +246,31 @@ def test_the_app_answers_with_its_own_response_class(client):
 
     assert client.application.response_class is Response
     assert int(client.get("/v1/nothing-here").headers["Content-Length"]) > 0
+
+
+def test_composed_headers_go_in_as_built_and_other_values_are_still_checked(app):
+    from werkzeug.datastructures import Headers
+
+    from bookstore.http import ComposedHeaders, Response, add_headers
+
+    response = Response(b"{}", content_type="application/json")
+    assert type(response.headers) is ComposedHeaders
+    add_headers(response, (("X-Cache", "MISS"), ("X-RateLimit-Limit", "300")))
+    assert response.headers["X-Cache"] == "MISS"
+    assert response.headers.getlist("X-RateLimit-Limit") == ["300"]
+    # Pairs from anywhere else go through Werkzeug's check: no header splitting.
+    with pytest.raises(ValueError, match="newline"):
+        Response(b"{}", headers=[("X-Note", "a\r\nSet-Cookie: x=1")])
+    with pytest.raises(ValueError, match="newline"):
+        response.headers.add("X-Note", "a\nb")
+    foreign = Response(b"{}", headers=Headers())  # a response whose headers came from elsewhere
+    with pytest.raises(ValueError, match="newline"):
+        add_headers(foreign, (("X-Note", "a\nb"),))
+
+
+def test_every_header_reaches_the_client_once(client):
+    response = client.get("/v1/nothing-here")
+    names = [name.lower() for name, _ in response.headers]
+    assert len(names) == len(set(names))
+    for name in ("x-request-id", "x-content-type-options", "content-security-policy"):
+        assert name in names
