@@ -173,7 +173,7 @@ def _store(store: RedisStore | LocalStore, max_bytes: int, response: Response) -
         or "no-store" in cache_control
     ):
         return response
-    body = response.get_data()
+    body = response.body_bytes() if isinstance(response, Response) else response.get_data()
     tail = _meta_tail()
     if not body.endswith(tail) or len(body) > max_bytes:
         return response

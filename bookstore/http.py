@@ -81,6 +81,13 @@ class Response(flask.Response):
             headers = ComposedHeaders(headers)  # given pairs are checked, as by Werkzeug
         super().__init__(response, status, headers, **kwargs)
 
+    def body_bytes(self) -> bytes:
+        """The body, as ``get_data()`` gives it, without a join when it is one bytes part."""
+        parts = self.response
+        if type(parts) is list and len(parts) == 1 and type(parts[0]) is bytes:
+            return parts[0]  # type: ignore[no-any-return]
+        return self.get_data()
+
     def get_wsgi_headers(self, environ: dict[str, Any]) -> Headers:
         status = self.status_code
         if status < 200 or status in (204, 304):

@@ -15,7 +15,6 @@ import hashlib
 import logging
 import math
 import time
-import weakref
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -48,6 +47,7 @@ EXEMPT_ENDPOINTS = frozenset(
     {"root.live", "root.ready", "root.openapi", "root.docs", "root.docs_assets", "static"}
 )
 DRAFT = "draft-ietf-httpapi-ratelimit-headers-07"
+KEYS_KEPT = 10_000  # storage keys kept per worker (Policy.storage_key)
 
 
 def _header(description: str, kind: str = "integer") -> dict[str, Any]:
@@ -129,6 +129,21 @@ class Policy:
         self.admin = limit("RATELIMIT_ADMIN", "admin")
         self.login_ip = limit("RATELIMIT_LOGIN_IP", "login-ip")
         self.login_account = limit("RATELIMIT_LOGIN_ACCOUNT", "login")
+        self._keys: dict[tuple[int, str], tuple[list[str], str]] = {}
+
+    def storage_key(self, runtime: RuntimeLimit, key: str) -> tuple[list[str], str]:
+        """Flask-Limiter's arguments for ``key`` under ``runtime`` and its storage key.
+
+        ``limits`` joins the key from six strings on every hit; the same few clients
+        come back all the time, so the result is kept (bounded, cleared when full).
+        """
+        cached = self._keys.get((id(runtime), key))
+        if cached is None:
+            if len(self._keys) >= KEYS_KEPT:
+                self._keys.clear()
+            args = [key, str(runtime.scope)]
+            cached = self._keys[(id(runtime), key)] = (args, runtime.limit.key_for(*args))
+        return cached
 
     def applicable(self, req: Request) -> list[tuple[RuntimeLimit, str]]:
         """``(limit, key)`` pairs, checked in order; one pair except on login."""
@@ -155,14 +170,14 @@ class _Evaluated(RequestLimit):
         self, extension: Limiter, runtime: RuntimeLimit, args: list[str], key: str, hit: Any
     ) -> None:
         acquired, (oldest, count) = hit
-        self.extension = weakref.proxy(extension)
-        self.limit = runtime.limit
+        self.extension = extension  # request-scoped: no cycle for a weak reference to break
+        self.limit = limit = runtime.limit
         self.request_args = args
         self.key = key
         self.breached = not acquired
         self.shared = True
         # The moving window's stats, as limits' MovingWindowRateLimiter computes them.
-        self.stats = WindowStats(oldest + self.limit.get_expiry(), self.limit.amount - count)
+        self.stats = WindowStats(oldest + limit.get_expiry(), limit.amount - count)
 
     @property
     def window(self) -> WindowStats:
@@ -228,12 +243,11 @@ class PolicyLimiter(Limiter):
         if req.method == "OPTIONS" or req.endpoint in EXEMPT_ENDPOINTS:
             return
         context = self.context
-        for runtime, key in self.policy.applicable(req):
-            args = [key, str(runtime.scope)]
-            limit = runtime.limit
-            storage_key = limit.key_for(*args)
+        policy = self.policy
+        for runtime, key in policy.applicable(req):
+            args, storage_key = policy.storage_key(runtime, key)
             try:
-                hit = self._hit(limit, storage_key, args)
+                hit = self._hit(runtime.limit, storage_key, args)
             except Exception:  # swallow_errors: a broken limiter must not fail the request
                 log.exception("rate limiting failed; request let through")
                 return

@@ -274,3 +274,18 @@ def test_every_header_reaches_the_client_once(client):
     assert len(names) == len(set(names))
     for name in ("x-request-id", "x-content-type-options", "content-security-policy"):
         assert name in names
+
+
+@pytest.mark.parametrize(
+    "make_body",
+    [
+        lambda: b'{"a":1}',
+        lambda: '{"a":"\u00e9"}',
+        lambda: [b'{"a"', b":1}"],
+        lambda: iter([b"{}"]),
+    ],
+)
+def test_body_bytes_is_what_get_data_gives(make_body):
+    from bookstore.http import Response
+
+    assert Response(make_body()).body_bytes() == Response(make_body()).get_data()

@@ -278,3 +278,20 @@ def test_the_spec_documents_the_headers_on_every_response(client):
     assert "Retry-After" in operation["responses"]["429"]["headers"]
     assert "moving window" in operation["responses"]["429"]["description"]
     assert "X-Cache" in operation["responses"]["200"]["headers"]
+
+
+def test_storage_keys_are_kept_bounded_and_equal_to_what_limits_builds(monkeypatch):
+    from bookstore import ratelimit
+
+    policy = ratelimit.Policy(load_config())
+    monkeypatch.setattr(ratelimit, "KEYS_KEPT", 3)
+    seen = set()
+    for n in range(7):
+        for runtime, key in ((policy.read, f"ip:10.0.0.{n}"), (policy.write, f"user:{n}")):
+            args, storage_key = policy.storage_key(runtime, key)
+            assert args == [key, runtime.scope]
+            assert storage_key == runtime.limit.key_for(*args)
+            assert policy.storage_key(runtime, key)[1] == storage_key
+            seen.add(storage_key)
+        assert len(policy._keys) <= 3
+    assert len(seen) == 14  # per client and per bucket: no two share a window
