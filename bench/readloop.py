@@ -1,20 +1,29 @@
 """Uncached ``GET /v1/books/{id}`` in a loop, in this process: no gunicorn, no load generator.
 
     python -m bench.readloop [api|baseline] [--requests N] [--profile]
-    valgrind --tool=callgrind python -m bench.readloop api --requests N
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect=sys_call_tracing \
+        python -m bench.readloop api --requests 600
 
 Calls the WSGI app directly with a minimal environ, for distinct random ids of the
 benchmark database (``make bench`` seeds it), after bumping the cache generation so every
 read is a miss. Prints CPU per request (user and system) and, with ``--profile``, the
-functions cProfile finds busiest. Timings move with whatever else the machine does;
-instructions counted by callgrind do not: run it for two request counts and divide the
-difference of the totals by the difference of the counts.
+functions cProfile finds busiest.
+
+Timings move with whatever else the machine does; instructions counted by callgrind do
+not, if only the timed requests are counted. The loop runs inside ``sys.call_tracing``
+(a function nothing else here calls), so callgrind's ``--toggle-collect`` counts exactly
+the loop, and with the garbage collector paused during it (a full collection in or out
+of the window moves the count by 5-10 %): the total divided by ``--requests`` is the
+cost of one read, the same to within 0.1 % from run to run. The ids are drawn from a
+seed of their own per process (``--seed``): two loops at once must not read the same
+books, or one would find the other's responses in the shared cache.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import os
 import pstats
@@ -72,6 +81,7 @@ def main() -> None:
     parser.add_argument("which", nargs="?", choices=("api", "baseline"), default="api")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--profile", action="store_true", help="cProfile the timed requests")
+    parser.add_argument("--seed", type=int, default=os.getpid(), help="ids drawn (default: pid)")
     args = parser.parse_args()
     settings = Settings()
     app = _app(args.which, settings)
@@ -86,18 +96,25 @@ def main() -> None:
             pass
         getattr(body, "close", lambda: None)()
 
-    ids = random.Random(7).sample(range(1, settings.books + 1), WARM_UP + args.requests)
+    ids = random.Random(args.seed).sample(range(1, settings.books + 1), WARM_UP + args.requests)
     for book_id in ids[:WARM_UP]:
         read(book_id)
+
+    def loop() -> None:
+        for book_id in ids[WARM_UP:]:
+            read(book_id)
+
     profile = cProfile.Profile() if args.profile else None
+    gc.collect()
+    gc.disable()
     before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     if profile:
         profile.enable()
-    for book_id in ids[WARM_UP:]:
-        read(book_id)
+    sys.call_tracing(loop, ())  # callgrind --toggle-collect=sys_call_tracing: only this
     if profile:
         profile.disable()
     elapsed, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
+    gc.enable()
     n = args.requests
     print(
         f"{args.which}: {n} reads, statuses {statuses}; per request: "
