@@ -9,7 +9,7 @@ embedded SQLite default) take the ordinary session path, with its type conversio
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -58,12 +58,7 @@ class FastSelect:
         dbapi = fairy.dbapi_connection
         try:
             dbapi.autocommit = True
-            with dbapi.cursor() as cursor:
-                # Statement listeners (query counters in tests and benchmarks) see this too.
-                for listener in engine.dispatch.before_cursor_execute:
-                    listener(None, cursor, sql, params, None, False)
-                cursor.execute(sql, params)
-                rows = cursor.fetchall() if many else cursor.fetchone()
+            rows = run_on_driver(engine, dbapi, sql, params, many)
             dbapi.autocommit = False
         except error_class as error:
             lost = engine.dialect.is_disconnect(error, dbapi, None)
@@ -82,6 +77,96 @@ class FastSelect:
         if many:
             return [self.row_type._make(row) for row in rows]
         return None if rows is None else self.row_type._make(rows)
+
+
+def run_on_driver(engine: Any, dbapi: Any, sql: str, params: Mapping[str, Any], many: bool) -> Any:
+    """``sql`` on a driver cursor: ``fetchall()`` if ``many``, else ``fetchone()``."""
+    with dbapi.cursor() as cursor:
+        # Statement listeners (query counters in tests and benchmarks) see this too.
+        for listener in engine.dispatch.before_cursor_execute:
+            listener(None, cursor, sql, params, None, False)
+        cursor.execute(sql, params)
+        return cursor.fetchall() if many else cursor.fetchone()
+
+
+class StatementShapes:
+    """Statements rebuilt on every request, compiled once per *shape* and run on the driver.
+
+    A list page builds its ``select()`` anew each time (filters, cursor condition, order,
+    limit); SQLAlchemy then walks the whole tree for its cache key and runs the result
+    through its execution context and row machinery: together about a third of the CPU of
+    a 20-row page. Here the caller names the shape (which parameters are present, the sort,
+    the direction), passes ``build`` (the statement with this request's values) and the
+    same values by name in ``params``. The statement is built, compiled and checked once
+    per shape; later requests of that shape only supply ``params``.
+
+    A shape is kept only if every bound parameter of the compiled statement is in
+    ``params`` under its own name with the value given there, so a value bound under
+    another name or transformed on the way is never replayed for another request (values
+    written into SQL text are the caller's to avoid, as they are anyway). Such shapes, and
+    every database but PostgreSQL, run ``build()`` through SQLAlchemy each time. Values
+    are converted by the bind processors SQLAlchemy would apply; rows come back as named
+    tuples of the driver's values, as :class:`FastSelect` returns them.
+    """
+
+    KEPT = 512  # shapes kept; cleared when full
+
+    def __init__(self) -> None:
+        self._shapes: dict[Hashable, tuple[str, dict[str, Any], Any] | None] = {}
+
+    def rows(
+        self,
+        conn: Connection,
+        shape: Hashable | None,
+        build: Callable[[], Select[Any]],
+        params: Mapping[str, Any],
+    ) -> list[Any]:
+        if shape is None or conn.dialect.name != "postgresql":
+            return list(conn.execute(build()))
+        if shape not in self._shapes:
+            if len(self._shapes) >= self.KEPT:
+                self._shapes.clear()
+            self._shapes[shape] = self._compile(build(), conn.dialect, params)
+        compiled = self._shapes[shape]
+        if compiled is None:
+            return list(conn.execute(build()))
+        sql, processors, row_type = compiled
+        if processors:
+            params = dict(params)
+            for name, processor in processors.items():
+                params[name] = processor(params[name])
+        dbapi = conn.connection.dbapi_connection
+        error_class = conn.dialect.loaded_dbapi.Error
+        try:
+            rows = run_on_driver(conn.engine, dbapi, sql, params, many=True)
+        except error_class as error:
+            lost = conn.dialect.is_disconnect(error, dbapi, None)
+            if lost:
+                conn.invalidate(error)
+            raise exc.DBAPIError.instance(
+                sql, params, error, error_class, connection_invalidated=lost
+            ) from error
+        return [row_type._make(row) for row in rows]
+
+    @staticmethod
+    def _compile(stmt: Select[Any], dialect: Any, params: Mapping[str, Any]) -> Any:
+        compiled = stmt.compile(dialect=dialect)
+        processors = {}
+        for name, bind in compiled.binds.items():
+            if name not in params:
+                return None
+            if bind.value != params[name]:  # transformed on the way into the statement
+                return None
+            if bind.expanding or bind.literal_execute:  # rendered anew at each execution
+                return None
+            processor = bind.type.bind_processor(dialect)  # as SQLAlchemy would convert it
+            if processor is not None:
+                processors[name] = processor
+        try:
+            row_type = namedtuple("Row", [c.name for c in stmt.selected_columns])  # type: ignore[misc]  # noqa: PYI024
+        except ValueError:  # names that are not distinct identifiers
+            return None
+        return compiled.string, processors, row_type
 
 
 @contextmanager

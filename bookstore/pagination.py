@@ -11,24 +11,26 @@ key values of the boundary row, so a page costs the same at any depth.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import ColumnElement, Connection, Select, and_, or_, tuple_
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, or_, tuple_
 
 from bookstore import counting, cursors
 from bookstore.cursors import encode_cursor
 from bookstore.errors import InvalidQuery
-from bookstore.fastdb import read_connection
+from bookstore.fastdb import StatementShapes, read_connection
 from bookstore.http import query_string
 from bookstore.validation import Text, fail
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000
+# Parameters that shape the page rather than filter the rows.
+PAGE_PARAMETERS = frozenset({"page", "per_page", "cursor", "sort", "fields", "include"})
 
 
 class ListQuery(Schema):
@@ -164,8 +166,12 @@ def _order(spec: ListSpec, keys: Sequence[tuple[str, bool]], flip: bool) -> list
 
 
 def _after(spec: ListSpec, keys: Sequence[tuple[str, bool]], values: Sequence[Any], flip: bool):
-    """Rows strictly after ``values`` in the (possibly flipped) sort order."""
+    """Rows strictly after ``values`` (bound as ``_after_<i>``) in the possibly flipped order."""
     columns = [spec.sortable[name] for name, _ in keys]
+    values = [
+        bindparam(f"_after_{i}", value, type_=column.type)
+        for i, (column, value) in enumerate(zip(columns, values, strict=True))
+    ]
     descs = [desc != flip for _, desc in keys]
     if all(descs) or not any(descs):
         # A row-value comparison lets the database walk one composite index.
@@ -180,25 +186,62 @@ def _after(spec: ListSpec, keys: Sequence[tuple[str, bool]], values: Sequence[An
 
 
 def _row_values(row: Any, keys: Sequence[tuple[str, bool]]) -> list[Any]:
-    mapping = row._mapping
-    return [mapping[name] for name, _ in keys]
+    return [getattr(row, name) for name, _ in keys]
 
 
-def paginate(stmt: Select[Any], args: Mapping[str, Any], spec: ListSpec, path: str) -> Page:
+_shapes = StatementShapes()
+
+
+class _Statement:
+    """A page statement's shape, if it can be reused, and the values bound in it."""
+
+    def __init__(self, path: str, args: Mapping[str, Any], from_query: bool) -> None:
+        self.shape: tuple[Any, ...] | None = None
+        self.filters: dict[str, Any] = {}
+        if from_query:
+            self.filters = {k: v for k, v in args.items() if k not in PAGE_PARAMETERS}
+            # Which filters are present, and the value of those that switch a condition on
+            # or off (in_stock=true/false); every other value is a bound parameter.
+            present = ((k, v if isinstance(v, bool) else None) for k, v in self.filters.items())
+            self.shape = (path, tuple(sorted(present)))
+
+    def rows(
+        self,
+        conn: Connection,
+        kind: tuple[Any, ...],
+        build: Callable[[], Select[Any]],
+        **bound: Any,
+    ) -> list[Any]:
+        shape = None if self.shape is None else (*self.shape, *kind)
+        return _shapes.rows(conn, shape, build, {**self.filters, **bound})
+
+
+def paginate(
+    stmt: Select[Any],
+    args: Mapping[str, Any],
+    spec: ListSpec,
+    path: str,
+    *,
+    from_query: bool = False,
+) -> Page:
     """Run ``stmt`` for one page; three statements at most whatever the page size.
 
     The statements run on :func:`fastdb.read_connection` (no transaction on PostgreSQL):
-    a list is a read, and a count and a page cost one round trip each.
+    a list is a read, and a count and a page cost one round trip each. ``from_query``
+    says ``stmt`` was built from ``args`` alone, each filter value bound under its
+    parameter's name (``bindparam("category", value)``): its page statement is then
+    compiled once per shape (:class:`fastdb.StatementShapes`).
     """
     per_page = args["per_page"]
     wanted = parse_fields(args.get("fields"), spec)
     params = {k: v for k, v in request.args.items() if k not in ("page", "cursor")}
     params["per_page"] = per_page
     link = _Links(path, params)
+    statement = _Statement(path, args, from_query)
     with read_connection() as conn:
         if args.get("cursor"):
-            return _cursor_page(conn, stmt, args, spec, link, wanted)
-        return _offset_page(conn, stmt, args, spec, link, wanted)
+            return _cursor_page(conn, stmt, statement, args, spec, link, wanted)
+        return _offset_page(conn, stmt, statement, args, spec, link, wanted)
 
 
 class _Links:
@@ -217,6 +260,7 @@ class _Links:
 def _cursor_page(
     conn: Connection,
     stmt: Select[Any],
+    statement: _Statement,
     args: Mapping[str, Any],
     spec: ListSpec,
     link: _Links,
@@ -227,8 +271,14 @@ def _cursor_page(
     if args.get("sort") and parse_sort(args["sort"], spec) != keys:
         raise cursors.bad_cursor("The cursor was issued for a different sort order.")
     flip = direction == "p"
-    query = stmt.where(_after(spec, keys, values, flip)).order_by(*_order(spec, keys, flip))
-    rows = list(conn.execute(query.limit(per_page + 1)))
+    limit = per_page + 1
+
+    def build() -> Select[Any]:
+        query = stmt.where(_after(spec, keys, values, flip)).order_by(*_order(spec, keys, flip))
+        return query.limit(bindparam("_limit", limit))
+
+    bound = {f"_after_{i}": value for i, value in enumerate(values)}
+    rows = statement.rows(conn, ("cursor", tuple(keys), flip), build, _limit=limit, **bound)
     more = len(rows) > per_page
     rows = rows[:per_page]
     if flip:
@@ -263,6 +313,7 @@ def _cursor_page(
 def _offset_page(
     conn: Connection,
     stmt: Select[Any],
+    statement: _Statement,
     args: Mapping[str, Any],
     spec: ListSpec,
     link: _Links,
@@ -272,19 +323,23 @@ def _offset_page(
     keys = parse_sort(args.get("sort"), spec)
     page = args.get("page") or 1
     total = counting.count(conn, stmt)
-    order = _order(spec, keys, False)
     offset = (page - 1) * per_page
-    if offset:
+    limit = per_page + 1
+
+    def build() -> Select[Any]:
+        order = _order(spec, keys, False)
+        if not offset:
+            return stmt.order_by(*order).limit(bindparam("_limit", limit))
         # Deferred join: walk the offset over the sort keys alone (an index-only scan where
         # an index covers them), then read the page's rows: 20 rows at depth 500,000 cost
         # what the keys cost, not 500,000 whole rows.
         pk = spec.sortable["id"]
-        inner = stmt.with_only_columns(pk, maintain_column_froms=True)
-        query = stmt.where(pk.in_(inner.order_by(*order).limit(per_page + 1).offset(offset)))
-        query = query.order_by(*order)
-    else:
-        query = stmt.order_by(*order).limit(per_page + 1)
-    rows = list(conn.execute(query))
+        inner = stmt.with_only_columns(pk, maintain_column_froms=True).order_by(*order)
+        inner = inner.limit(bindparam("_limit", limit)).offset(bindparam("_offset", offset))
+        return stmt.where(pk.in_(inner)).order_by(*order)
+
+    kind = ("offset", tuple(keys), bool(offset))
+    rows = statement.rows(conn, kind, build, _limit=limit, _offset=offset)
     more = len(rows) > per_page
     rows = rows[:per_page]
     total_pages = max(1, math.ceil(total.value / per_page))

@@ -61,3 +61,97 @@ def test_read_paths_hand_connections_back_in_the_drivers_default_state(client, m
         assert driver.isolation_level is None and driver.autocommit is False
     finally:
         pooled.close()
+
+
+# -- statements compiled once per shape (list pages) -------------------------------------
+
+
+def _shaped_read(shapes, build_where, price):
+    """Books at ``price`` through ``shapes``; returns (ids, how many times it was built)."""
+    from sqlalchemy import select
+
+    from bookstore.fastdb import read_connection
+    from bookstore.models import Book
+
+    books = Book.__table__
+    built = []
+
+    def build():
+        built.append(1)
+        return select(books).where(build_where(books, price)).order_by(books.c.id)
+
+    with read_connection() as conn:
+        rows = shapes.rows(conn, ("books-at-price",), build, {"price": price})
+    return [row.id for row in rows], len(built)
+
+
+def test_a_shape_is_built_once_and_each_request_brings_its_values(make):
+    from decimal import Decimal
+
+    from sqlalchemy import bindparam
+
+    from bookstore.fastdb import StatementShapes
+
+    cheap, dear = make.book(price="3.50"), make.book(price="77.25")
+
+    def where(books, price):
+        return books.c.price == bindparam("price", price, type_=books.c.price.type)
+
+    shapes = StatementShapes()
+    assert _shaped_read(shapes, where, Decimal("3.50")) == ([cheap.id], 1)
+    # Same shape, another value: not built again, and the rows are the new value's.
+    assert _shaped_read(shapes, where, Decimal("77.25")) == ([dear.id], 0)
+    assert _shaped_read(shapes, where, Decimal("1.00")) == ([], 0)
+
+
+def test_values_bound_under_another_name_or_changed_are_never_replayed(make):
+    from decimal import Decimal
+
+    from sqlalchemy import bindparam
+
+    from bookstore.fastdb import StatementShapes
+
+    cheap, dear = make.book(price="3.50"), make.book(price="77.25")
+
+    def anonymous(books, price):  # SQLAlchemy names this bind price_1
+        return books.c.price == price
+
+    def doubled(books, price):  # bound under its name, but not the value given
+        return books.c.price == bindparam("price", price * 2, type_=books.c.price.type)
+
+    for where, first, second in (
+        (anonymous, [cheap.id], [dear.id]),
+        (doubled, [], []),
+    ):
+        shapes = StatementShapes()
+        ids, built = _shaped_read(shapes, where, Decimal("3.50"))
+        assert ids == first and built == 2  # checked once, then run as built
+        ids, built = _shaped_read(shapes, where, Decimal("77.25"))
+        assert ids == second and built == 1  # built again for this request's value
+
+
+def test_a_statement_run_on_the_driver_is_seen_by_statement_listeners(make):
+    from decimal import Decimal
+
+    from sqlalchemy import bindparam, event
+
+    from bookstore.extensions import db
+    from bookstore.fastdb import StatementShapes
+
+    make.book(price="3.50")
+    seen = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    def where(books, price):
+        return books.c.price == bindparam("price", price, type_=books.c.price.type)
+
+    shapes = StatementShapes()
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        _shaped_read(shapes, where, Decimal("3.50"))
+        _shaped_read(shapes, where, Decimal("3.50"))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert len(seen) == 2 and all("books.price = %(price)s" in sql for sql in seen)

@@ -143,6 +143,25 @@ def test_filters_combine(client, shelf):
     assert ids(resp) == expected
 
 
+def test_one_filter_shape_serves_each_requests_own_values(client, shelf):
+    # Page statements are compiled once per shape (bookstore.fastdb.StatementShapes): the
+    # same filters with other values, on offset and cursor pages, must find their own rows.
+    def expected(category, year):
+        rows = [b for b in shelf[1] if b.category == category and b.publication_year >= year]
+        return [b.id for b in sorted(rows, key=lambda b: (b.price, b.id))]
+
+    for category, year in (("fiction", 1985), ("history", 1990), ("fiction", 1995)):
+        url = f"/v1/books?category={category}&year_from={year}&sort=price&per_page=3"
+        want = expected(category, year)
+        first = client.get(url).get_json()
+        assert [b["id"] for b in first["data"]] == want[:3]
+        assert ids(client.get(url + "&page=2")) == want[3:6]
+        cursor = first["pagination"]["next_cursor"]
+        assert (cursor is not None) == (len(want) > 3)
+        if cursor:
+            assert ids(client.get(f"{url}&cursor={cursor}")) == want[3:6]
+
+
 def test_isbn_filter_accepts_isbn10(client, make):
     book = make.book(isbn="9780441172719")
     assert ids(client.get("/v1/books?isbn=0441172717")) == [book.id]

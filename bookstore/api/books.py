@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
-from sqlalchemy import Select, exists, func, literal_column, or_, select
+from sqlalchemy import Select, bindparam, exists, func, literal_column, or_, select
 
 from bookstore import apidoc
 from bookstore.api.resource import (
@@ -92,7 +92,7 @@ BOOK_EVENTS = _BookEvents()
 def _search(stmt: Select[Any], text: str) -> Select[Any]:
     if is_postgres():
         # books.search_vector is kept by a trigger from title, description and author name.
-        tsquery = func.websearch_to_tsquery("english", text)
+        tsquery = func.websearch_to_tsquery(literal_column("'english'"), bindparam("q", text))
         return stmt.where(literal_column("books.search_vector").op("@@")(tsquery))
     by_author = exists().where(authors.c.id == books.c.author_id, ilike_any(text, authors.c.name))
     return stmt.where(or_(ilike_any(text, books.c.title, books.c.description), by_author))
@@ -138,7 +138,7 @@ def book_list_response(page: Page, *, include_author: bool):
 @apidoc.response(BookSchema, many=True)
 def list_books(query: dict[str, Any]):
     """List books with filters, full-text search, sort and pagination."""
-    page = paginate(_filtered(query), query, BOOK_LIST, "/v1/books")
+    page = paginate(_filtered(query), query, BOOK_LIST, "/v1/books", from_query=True)
     return book_list_response(page, include_author=query.get("include") == "author")
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from flask import Response, current_app
-from sqlalchemy import ColumnElement, Select, Table, bindparam, or_, select
+from sqlalchemy import ColumnElement, Select, Table, bindparam, literal_column, or_, select
 
 from bookstore.errors import NotFound, PreconditionFailed
 from bookstore.extensions import db
@@ -76,10 +76,15 @@ def catalog_list(page: Page, to_dict: ToDict) -> Response:
 def where_equal(
     stmt: Select[Any], table: Table, query: Mapping[str, Any], names: Iterable[str]
 ) -> Select[Any]:
-    """``?category=x&isbn=y``: each parameter given must equal its column."""
+    """``?category=x&isbn=y``: each parameter given must equal its column.
+
+    Values are bound under the parameter's own name, as :func:`bookstore.pagination.paginate`
+    expects of a statement built ``from_query``; so are the other filters here.
+    """
     for name in names:
         if name in query:
-            stmt = stmt.where(table.c[name] == query[name])
+            column = table.c[name]
+            stmt = stmt.where(column == bindparam(name, query[name], type_=column.type))
     return stmt
 
 
@@ -88,18 +93,19 @@ def where_between(
 ) -> Select[Any]:
     """Inclusive range filter from two optional parameters (``min_price``/``max_price``)."""
     if low in query:
-        stmt = stmt.where(column >= query[low])
+        stmt = stmt.where(column >= bindparam(low, query[low], type_=column.type))
     if high in query:
-        stmt = stmt.where(column <= query[high])
+        stmt = stmt.where(column <= bindparam(high, query[high], type_=column.type))
     return stmt
 
 
 def where_in_stock(stmt: Select[Any], column: ColumnElement[Any], in_stock: Any) -> Select[Any]:
     """``in_stock=true``: stock above zero; ``false``: sold out; absent: no filter."""
+    zero = literal_column("0")  # a constant of the statement, not a value to bind
     if in_stock is True:
-        return stmt.where(column > 0)
+        return stmt.where(column > zero)
     if in_stock is False:
-        return stmt.where(column == 0)
+        return stmt.where(column == zero)
     return stmt
 
 
