@@ -11,16 +11,20 @@ import os
 from contextlib import contextmanager
 
 import orjson
-from flask import Flask, Response
+from flask import Flask, Response, request
 from psycopg2.pool import ThreadedConnectionPool
 
 app = Flask(__name__)
 _threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 _pool: ThreadedConnectionPool | None = None
-SQL = (
+COLUMNS = (
     "SELECT id, title, isbn, author_id, category, publication_year, price, stock, description,"
-    " created_at, updated_at FROM books WHERE id = %s"
+    " created_at, updated_at FROM books"
 )
+SQL = COLUMNS + " WHERE id = %s"
+PAGE_SQL = COLUMNS + " WHERE id > %s ORDER BY id LIMIT %s"
+PER_PAGE = 20
+JSON_TYPE = "application/json; charset=utf-8"
 
 
 @contextmanager
@@ -41,14 +45,8 @@ def _ts(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@app.get("/v1/books/<int:book_id>")
-def get_book(book_id: int) -> Response:
-    with connection() as conn, conn.cursor() as cur:
-        cur.execute(SQL, (book_id,))
-        row = cur.fetchone()
-    if row is None:
-        return Response(b'{"error":"not found"}', status=404, content_type="application/json")
-    data = {
+def _book(row: tuple) -> dict:
+    return {
         "id": row[0],
         "title": row[1],
         "isbn": row[2],
@@ -62,4 +60,27 @@ def get_book(book_id: int) -> Response:
         "updated_at": _ts(row[10]),
         "_links": {"self": f"/v1/books/{row[0]}", "author": f"/v1/authors/{row[3]}"},
     }
-    return Response(orjson.dumps({"data": data}), content_type="application/json; charset=utf-8")
+
+
+def _json(value: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(value), status=status, content_type=JSON_TYPE)
+
+
+@app.get("/v1/books/<int:book_id>")
+def get_book(book_id: int) -> Response:
+    with connection() as conn, conn.cursor() as cur:
+        cur.execute(SQL, (book_id,))
+        row = cur.fetchone()
+    if row is None:
+        return _json({"error": "not found"}, 404)
+    return _json({"data": _book(row)})
+
+
+@app.get("/v1/books")
+def list_books() -> Response:
+    """A keyset page: the 20 books after ``?after=<id>`` (default: from the start)."""
+    after = request.args.get("after", 0, type=int)
+    with connection() as conn, conn.cursor() as cur:
+        cur.execute(PAGE_SQL, (after, PER_PAGE))
+        rows = cur.fetchall()
+    return _json({"data": [_book(row) for row in rows]})

@@ -210,6 +210,8 @@ def request_lists(settings: Settings, seed_value: int = 20260101) -> dict[str, P
         )
     files["search"] = _write("search", searches)
 
+    # The baseline's keyset page: the 20 rows the API's cursor pages at depth 0 return.
+    files["baseline_list"] = _write("baseline_list", [f"/v1/books?after={depth_boundary(0)}"])
     with app_context(settings):
         for depth in (d for d in DEPTHS if d < books):  # a small BENCH_BOOKS skips deep pages
             boundary = depth_boundary(depth)

@@ -75,6 +75,14 @@ LISTS = [
         connections=1,
         group="list",
     ),
+    # Runs just before cursor_0, whose rows it returns (bench/baseline.py).
+    Scenario(
+        "baseline_list",
+        "baseline GET /v1/books, 20 rows after an id (keyset)",
+        server="baseline",
+        paths="baseline_list",
+        group="list",
+    ),
 ]
 PAGES = [
     Scenario(
