@@ -137,10 +137,12 @@ def dumps(value: Any) -> bytes:
 
 
 def etag_of(*parts: bytes) -> str:
-    digest = hashlib.blake2b(digest_size=16)
+    # SHA-256 runs in OpenSSL with the CPU's SHA instructions: over a 7 KB list page about
+    # twice as fast here as hashlib's own BLAKE2. 128 bits of it are plenty for an ETag.
+    digest = hashlib.sha256()
     for part in parts:
         digest.update(part)
-    return '"' + digest.hexdigest() + '"'
+    return '"' + digest.hexdigest()[:32] + '"'
 
 
 def _meta() -> bytes:

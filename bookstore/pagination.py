@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote_plus
 
 from flask import request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -249,12 +250,14 @@ class _Links:
 
     def __init__(self, path: str, params: Mapping[str, Any]) -> None:
         self.path = path
-        self.base = query_string(params)
+        base = query_string(params)
+        self.first = f"{path}?{base}" if base else path
+        self.prefix = f"{path}?{base}&" if base else f"{path}?"
 
     def __call__(self, key: str | None = None, value: Any = None) -> str:
-        extra = query_string({key: value}) if key else ""
-        query = "&".join(part for part in (self.base, extra) if part)
-        return f"{self.path}?{query}" if query else self.path
+        # key is "page" or "cursor": nothing to escape; the value is encoded as urlencode
+        # would (a cursor is URL-safe already: quote_plus returns it as it is).
+        return f"{self.prefix}{key}={quote_plus(str(value))}" if key else self.first
 
 
 def _cursor_page(

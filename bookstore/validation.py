@@ -151,8 +151,16 @@ def format_datetime(value: dt.datetime | None) -> str | None:
         return None
     if value.tzinfo is not None and value.tzinfo is not dt.UTC:  # PostgreSQL's are UTC
         value = value.astimezone(dt.UTC)
-    # isoformat is C without a format string to parse: a third faster than strftime.
-    return value.isoformat(timespec="seconds")[:19] + "Z"
+    # The fields by hand: isoformat() asks the time zone for its offset and formats it, to
+    # be cut off again; this is a third of its cost (two per row of a list page).
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (  # noqa: UP031 - %-format is the fast one here
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+    )
 
 
 class UTCDateTime(fields.DateTime):
