@@ -1,8 +1,12 @@
 """Uncached ``GET /v1/books/{id}`` in a loop, in this process: no gunicorn, no load generator.
 
-    python -m bench.readloop [api|baseline] [--requests N] [--profile]
+    python -m bench.readloop [api|baseline] [--requests N] [--pages] [--profile]
     valgrind --tool=callgrind --collect-atstart=no --toggle-collect=sys_call_tracing \
         python -m bench.readloop api --requests 600
+
+``--pages`` reads 20-book list pages instead: the API's cursor pages at depth 0 (distinct
+spellings of one cursor, from the request lists ``make bench`` writes, so every one is a
+miss) and the baseline's keyset page of the same 20 books.
 
 Calls the WSGI app directly with a minimal environ, for distinct random ids of the
 benchmark database (``make bench`` seeds it), after bumping the cache generation so every
@@ -34,7 +38,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.settings import Settings
+from bench.dataset import depth_boundary
+from bench.settings import OUT, Settings
 
 WARM_UP = 200
 
@@ -55,11 +60,23 @@ def _app(which: str, settings: Settings) -> Callable[..., Any]:
     return app
 
 
-def _environ(book_id: int) -> dict[str, Any]:
+def _paths(which: str, pages: bool, count: int, seed: int, settings: Settings) -> list[str]:
+    """``count`` request paths, distinct for the API (every one a cache miss)."""
+    rng = random.Random(seed)
+    if not pages:
+        return [f"/v1/books/{i}" for i in rng.sample(range(1, settings.books + 1), count)]
+    if which == "baseline":
+        return [f"/v1/books?after={depth_boundary(0)}"] * count
+    cursors = (OUT / "requests" / "cursor_0.txt").read_text().split()
+    return rng.sample(cursors, count)
+
+
+def _environ(path: str) -> dict[str, Any]:
+    path, _, query = path.partition("?")
     return {
         "REQUEST_METHOD": "GET",
-        "PATH_INFO": f"/v1/books/{book_id}",
-        "QUERY_STRING": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8000",
         "SERVER_PROTOCOL": "HTTP/1.1",
@@ -80,6 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("which", nargs="?", choices=("api", "baseline"), default="api")
     parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--pages", action="store_true", help="20-book list pages instead")
     parser.add_argument("--profile", action="store_true", help="cProfile the timed requests")
     parser.add_argument("--seed", type=int, default=os.getpid(), help="ids drawn (default: pid)")
     args = parser.parse_args()
@@ -90,19 +108,19 @@ def main() -> None:
     def start_response(status: str, headers: list[Any], exc_info: Any = None) -> None:
         statuses[status] = statuses.get(status, 0) + 1
 
-    def read(book_id: int) -> None:
-        body = app(_environ(book_id), start_response)
+    def read(path: str) -> None:
+        body = app(_environ(path), start_response)
         for _ in body:
             pass
         getattr(body, "close", lambda: None)()
 
-    ids = random.Random(args.seed).sample(range(1, settings.books + 1), WARM_UP + args.requests)
-    for book_id in ids[:WARM_UP]:
-        read(book_id)
+    paths = _paths(args.which, args.pages, WARM_UP + args.requests, args.seed, settings)
+    for path in paths[:WARM_UP]:
+        read(path)
 
     def loop() -> None:
-        for book_id in ids[WARM_UP:]:
-            read(book_id)
+        for path in paths[WARM_UP:]:
+            read(path)
 
     profile = cProfile.Profile() if args.profile else None
     gc.collect()
@@ -116,8 +134,9 @@ def main() -> None:
     elapsed, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
     gc.enable()
     n = args.requests
+    what = "list pages" if args.pages else "reads"
     print(
-        f"{args.which}: {n} reads, statuses {statuses}; per request: "
+        f"{args.which}: {n} {what}, statuses {statuses}; per request: "
         f"{elapsed / n * 1e6:.0f} us wall, "
         f"{(after.ru_utime - before.ru_utime) / n * 1e6:.0f} us user CPU, "
         f"{(after.ru_stime - before.ru_stime) / n * 1e6:.0f} us system CPU"
