@@ -70,9 +70,9 @@ def busiest_share(
 ) -> float | None:
     """The share of the server's CPU (API or baseline) spent by its busiest process.
 
-    gthread workers keep the keep-alive connections they accept, and the first worker to
-    wake may accept most of wrk's connections: 0.25 is an even split over four workers,
-    near 1.0 means one process (one GIL) served nearly everything.
+    A worker keeps the keep-alive connections it accepts, so how wrk's connections were
+    split shows here: 0.25 is an even split over four workers, near 1.0 means one process
+    (one GIL) served nearly everything (plain gthread's first worker to wake often did).
     """
     spent = [
         seconds - before.get(key, 0.0)

@@ -219,9 +219,10 @@ def cpu_table(r: dict[str, Any]) -> list[str]:
             )
     out.append(
         "\nThe last column is the share of the server's CPU spent by its busiest process: 0.25 "
-        "is an even split over four workers. gthread workers keep the keep-alive connections "
-        "they accept, and the first to wake may take most of wrk's 16, so a round where one "
-        "process (one GIL) serves most of them runs at up to half speed."
+        "is an even split over four workers. A worker keeps the keep-alive connections it "
+        "accepts; plain gthread let the first to wake take most of wrk's 16 (a round where one "
+        "process, one GIL, served them ran at up to half speed), and the production worker "
+        "class leaves new connections to a worker with a free thread."
     )
     return out
 

@@ -51,7 +51,8 @@ def start(
         **settings.app_env(),
         "PORT": str(port),
         "HOST": "127.0.0.1",
-        "GUNICORN_WORKER_CLASS": worker_class,
+        # "gthread" is the production default: gunicorn.conf.py's own gthread subclass.
+        "GUNICORN_WORKER_CLASS": "" if worker_class == "gthread" else worker_class,
         "ACCESS_LOG": "-",  # on, to stdout, as in production (written to the log file)
     }
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))

@@ -10,12 +10,18 @@ Loaded by gunicorn.conf.py in the arbiter, before any worker is forked.
   its requests are done, so the kernel keeps queueing new connections that nobody will
   accept. :class:`DrainingThreadWorker` closes it as soon as the stop begins: new
   connections are refused (a balancer retries elsewhere) while in-flight requests finish.
+- gthread workers all poll the one listening socket and the first to wake takes whatever
+  is queued: a burst of keep-alive connections (a balancer's upstream pool, a load
+  generator) could land 16/0/0/0 on four workers, and one process (one GIL, one core)
+  then served them all for as long as they lived. :class:`DrainingThreadWorker` lets a
+  worker whose threads are all taken leave a new connection briefly to the others.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 import gunicorn.http.wsgi
@@ -61,10 +67,50 @@ def install() -> None:
     gunicorn.http.wsgi.SERVER = SERVER_NAME  # read by each response's Server header
 
 
+# How long a worker with no free thread leaves a waiting connection to the other workers,
+# and for how long after such a pause it accepts without pausing again: when every worker
+# is busy, each pays one short pause a second, not one per connection.
+ACCEPT_PAUSE = float(os.environ.get("GUNICORN_ACCEPT_PAUSE_MS", "10")) / 1000
+ACCEPT_FREELY_AFTER_PAUSE = 1.0
+
+
 class DrainingThreadWorker(ThreadWorker):
-    """gthread, refusing new connections from the moment a graceful stop begins."""
+    """gthread that spreads new connections over the workers and drains on a graceful stop.
+
+    Spreading: a worker whose requests in progress (or queued for a thread) already
+    match its thread count stops polling the listener for :data:`ACCEPT_PAUSE` instead of
+    accepting; a worker with a free thread takes the connection meanwhile. If it is
+    still waiting afterwards, every worker is busy and this one accepts it, as gthread
+    would have. Idle keep-alive connections do not count: they hold no thread.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._paused_until = 0.0
+        self._accept_freely_until = 0.0
+
+    def busy(self) -> int:
+        """Connections this worker holds that are in a thread or waiting for one."""
+        return self.nr_conns - len(self.keepalived_conns) - len(self.pending_conns)
+
+    def accept(self, listener: Any) -> None:
+        now = time.monotonic()
+        if now >= self._accept_freely_until and self.busy() >= self.cfg.threads:
+            self._paused_until = now + ACCEPT_PAUSE
+            self._accept_freely_until = self._paused_until + ACCEPT_FREELY_AFTER_PAUSE
+            super().set_accept_enabled(False)  # run() enables it again after the pause
+            return
+        super().accept(listener)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        pause_left = self._paused_until - time.monotonic()
+        if pause_left > 0:  # wake up when the pause ends, not a whole poll timeout later
+            timeout = min(timeout, pause_left)
+        super().wait_for_and_dispatch_events(timeout)
 
     def set_accept_enabled(self, enabled: bool) -> None:
+        if enabled and self.alive and time.monotonic() < self._paused_until:
+            return
         super().set_accept_enabled(enabled)
         if not enabled and not self.alive:
             for listener in self.sockets:
