@@ -14,6 +14,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from bookstore.fastdb import PinningQueuePool
+
 DEV_SECRET = "dev-secret-do-not-use-in-production-0123456789"  # noqa: S105
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'bookstore.db'}"
@@ -106,6 +108,7 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
     engine_options: dict[str, Any] = {"pool_pre_ping": False}
     if database_url.startswith("postgresql"):
         engine_options.update(
+            poolclass=PinningQueuePool,  # a lean read's connection is kept by its thread
             pool_size=_int(env, "DB_POOL_SIZE", threads + 1, minimum=1),
             max_overflow=_int(env, "DB_MAX_OVERFLOW", 2),
             pool_timeout=_int(env, "DB_POOL_TIMEOUT", 5, minimum=1),

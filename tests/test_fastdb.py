@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, text
+import pytest
+from sqlalchemy import create_engine, exc, text
 
 from bookstore.cache import invalidate
 from tests.conftest import DATABASE_URL
@@ -59,6 +60,80 @@ def test_read_paths_hand_connections_back_in_the_drivers_default_state(client, m
     try:
         driver = pooled.dbapi_connection
         assert driver.isolation_level is None and driver.autocommit is False
+    finally:
+        pooled.close()
+
+
+# -- a thread keeps its lean read's connection -----------------------------------------
+
+
+def _read_book(book_id):
+    from sqlalchemy import bindparam, select
+
+    from bookstore.fastdb import FastSelect
+    from bookstore.models import Book
+
+    books = Book.__table__
+    return FastSelect(select(books).where(books.c.id == bindparam("id"))).first(id=book_id)
+
+
+@pytest.fixture
+def small_pool_app(make_app):
+    """An app whose pool holds one connection and waits one second for it."""
+    from bookstore.fastdb import PinningQueuePool, release_pinned
+
+    options = {"poolclass": PinningQueuePool, "pool_size": 1, "max_overflow": 0}
+    app = make_app(SQLALCHEMY_ENGINE_OPTIONS={**options, "pool_timeout": 1})
+    with app.app_context():
+        yield app
+        release_pinned()
+
+
+def test_lean_reads_of_a_thread_check_out_one_connection(small_pool_app, make):
+    from sqlalchemy import event
+
+    from bookstore.extensions import db
+
+    book = make.book()
+    checkouts = []
+    event.listen(db.engine, "checkout", lambda *args: checkouts.append(1))
+    for _ in range(20):
+        assert _read_book(book.id).id == book.id
+    assert len(checkouts) == 1
+    assert db.engine.pool.checkedout() == 1  # kept by this thread for its next read
+
+
+def test_a_pinned_read_connection_is_handed_back_when_its_thread_needs_another(
+    small_pool_app, make
+):
+    from bookstore.extensions import db
+
+    book = make.book()
+    assert _read_book(book.id).id == book.id  # pins the pool's only connection
+    # The session's checkout takes it back instead of waiting for the pool (1 s, then an
+    # error): a thread never holds more connections than it did without pinning.
+    assert db.session.execute(text("SELECT 1")).scalar() == 1
+    assert db.engine.pool.checkedout() == 1
+    db.session.remove()
+    assert _read_book(book.id).id == book.id
+
+
+def test_a_read_that_failed_returns_its_connection_in_the_default_state(
+    small_pool_app, monkeypatch
+):
+    from bookstore import fastdb
+    from bookstore.extensions import db
+
+    def fail(*args, **kwargs):
+        raise db.engine.dialect.loaded_dbapi.OperationalError("statement timeout")
+
+    monkeypatch.setattr(fastdb, "run_on_driver", fail)
+    with pytest.raises(exc.DBAPIError):
+        _read_book(1)
+    assert db.engine.pool.checkedout() == 0  # not pinned after a failure
+    pooled = db.engine.raw_connection()
+    try:
+        assert pooled.dbapi_connection.autocommit is False
     finally:
         pooled.close()
 
