@@ -22,7 +22,11 @@ from bookstore.redis_link import UNAVAILABLE, RedisLink
 
 # The window is a list of hit timestamps, newest first (the layout of the ``limits`` moving
 # window, so its own scripts read it too). Hits that left the window are popped from the
-# tail, each once, so the list holds exactly the hits inside it: every step is O(1).
+# tail, so the list holds exactly the hits inside it. Under steady traffic a hit pops one
+# or two; after a client's quiet spell, a whole burst may have left the window at once:
+# past eight pops the script finds where the expired hits start (a binary search, the
+# list being in time order) and trims them in one LTRIM, so one request never runs a
+# loop as long as the limit while Redis, single-threaded, makes everyone else wait.
 # ARGV: now, limit, window length in seconds, cost.
 # Returns {1 if acquired else 0, oldest timestamp inside the window, hits inside it}.
 ACQUIRE_AND_COUNT = """
@@ -30,18 +34,31 @@ local now = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local expiry = tonumber(ARGV[3])
 local cost = tonumber(ARGV[4])
-local oldest = redis.call('LINDEX', KEYS[1], -1)
-while oldest and tonumber(oldest) < now - expiry do
-    redis.call('RPOP', KEYS[1])
-    oldest = redis.call('LINDEX', KEYS[1], -1)
+local key = KEYS[1]
+local floor = now - expiry
+local oldest = redis.call('LINDEX', key, -1)
+local popped = 0
+while oldest and tonumber(oldest) < floor do
+    if popped == 8 then
+        local lo, hi = 0, redis.call('LLEN', key) - 1  -- the entry at hi has expired
+        while lo < hi do
+            local mid = math.floor((lo + hi) / 2)
+            if tonumber(redis.call('LINDEX', key, mid)) < floor then hi = mid else lo = mid + 1 end
+        end
+        if lo == 0 then redis.call('DEL', key) else redis.call('LTRIM', key, 0, lo - 1) end
+    else
+        redis.call('RPOP', key)
+        popped = popped + 1
+    end
+    oldest = redis.call('LINDEX', key, -1)
 end
-local count = redis.call('LLEN', KEYS[1])
+local count = redis.call('LLEN', key)
 local acquired = 0
 if count + cost <= limit then
     for _ = 1, cost do
-        redis.call('LPUSH', KEYS[1], ARGV[1])
+        redis.call('LPUSH', key, ARGV[1])
     end
-    redis.call('EXPIRE', KEYS[1], expiry)
+    redis.call('EXPIRE', key, expiry)
     count = count + cost
     acquired = 1
 end

@@ -149,3 +149,42 @@ def test_login_costs_one_round_trip_per_limit(app, redis_server, trips):
     )
     assert resp.status_code == 401
     assert commands == ["EVALSHA", "EVALSHA"] and count == 2  # per IP, per account
+
+
+# -- the moving window's expired hits ---------------------------------------------------
+
+
+def _window_after_a_quiet_spell(private_app, redis_server, stale: int, fresh: int):
+    """A client's window holding ``stale`` hits older than the window, then ``fresh``
+    recent ones; one more hit is made. Returns (acquired, count, the list, RPOPs run)."""
+    import time
+
+    storage = private_app.extensions["bookstore_limiter"].storage
+    key = storage.prefixed_key("quiet-client")
+    now = time.time()
+    with redis_server.client() as admin:
+        # Newest first, as the script pushes them: the stale ones sit at the tail.
+        stamps = [now - 70 - i * 0.001 for i in range(stale)]
+        stamps = [now - 5 + i * 0.001 for i in range(fresh)][::-1] + stamps
+        if stamps:
+            admin.rpush(key, *(repr(stamp) for stamp in stamps))
+        admin.config_resetstat()
+        with private_app.test_request_context():
+            acquired, (_, count) = storage.acquire_with_window("quiet-client", 1000, 60)
+        rpops = admin.info("commandstats").get("cmdstat_rpop", {}).get("calls", 0)
+        window = [float(stamp) for stamp in admin.lrange(key, 0, -1)]
+    return acquired, count, window, rpops, now
+
+
+@pytest.mark.parametrize(("stale", "fresh"), [(5000, 3), (5000, 0), (3, 4), (0, 2)])
+def test_expired_hits_leave_the_window_however_many_they_are(
+    private_app, redis_server, stale, fresh
+):
+    acquired, count, window, rpops, now = _window_after_a_quiet_spell(
+        private_app, redis_server, stale, fresh
+    )
+    assert acquired and count == fresh + 1 == len(window)
+    assert all(stamp > now - 60 for stamp in window)
+    # A burst that left the window is trimmed at once, not popped hit by hit while Redis
+    # keeps every other client waiting.
+    assert rpops <= 8
