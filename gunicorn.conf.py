@@ -8,6 +8,7 @@ database pool is sized to its thread count (see bookstore/config.py) so connecti
 reused, never reopened.
 """
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -47,3 +48,16 @@ control_socket_disable = True
 # app sees them get the JSON error envelope, the Server header names no software, and a
 # stopping worker closes its listener at once so new connections are refused.
 serving.install()
+
+
+def post_worker_init(worker):
+    """The worker has loaded the app: take what it allocated at startup out of the
+    garbage collector's reach.
+
+    Modules, routes, schemas, SQLAlchemy's metadata and compiled statements, about 120,000
+    objects, never become garbage, yet every full collection walked them all: 250-400 ms
+    of a worker holding the GIL, and with the load spread evenly every worker got there at
+    about the same moment (a 300 ms p99 for a few seconds in the benchmark). Frozen, a
+    full collection walks only what requests allocated since.
+    """
+    gc.freeze()
