@@ -30,7 +30,14 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from bookstore import apidoc
 from bookstore.cache_stores import LocalStore, RedisStore
-from bookstore.http import JSON_TYPE, Response, add_headers, current_request, request_id
+from bookstore.http import (
+    JSON_TYPE,
+    Response,
+    add_headers,
+    current_request,
+    etag_matches,
+    request_id,
+)
 from bookstore.redis_link import get_link
 
 apidoc.COMMON_HEADERS["X-Cache"] = {
@@ -127,7 +134,7 @@ def _meta_tail() -> bytes:
 def _replay(entry: bytes) -> Response:
     head, _, prefix = entry.partition(b"\n")
     etag, cache_control, link = orjson.loads(head)
-    if _none_match(etag):
+    if etag_matches(current_request().environ.get("HTTP_IF_NONE_MATCH"), etag):
         response = Response(status=304)
     else:
         response = Response(prefix + _meta_tail(), content_type=JSON_TYPE)
@@ -136,14 +143,6 @@ def _replay(entry: bytes) -> Response:
         headers.append(("Link", link))
     response.headers.extend(headers)  # values read back from Redis: checked as they go in
     return response
-
-
-def _none_match(etag: str) -> bool:
-    header = current_request().environ.get("HTTP_IF_NONE_MATCH")
-    if not header:
-        return False
-    tags = (tag.strip().removeprefix("W/") for tag in header.split(","))
-    return header.strip() == "*" or etag in tags
 
 
 _KEPT_HEADERS = frozenset({"etag", "cache-control", "link"})

@@ -184,7 +184,8 @@ def _short_field(detail: Mapping[str, str]) -> Mapping[str, str]:
     return {**detail, "field": field[:MAX_FIELD_CHARS] + "..."}
 
 
-def _matches(header: str | None, etag: str) -> bool:
+def etag_matches(header: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match``/``If-Match`` header names ``etag`` (or is ``*``)."""
     if not header:
         return False
     if header.strip() == "*":
@@ -209,7 +210,7 @@ def conditional_json(
     listed = ComposedHeaders.composed((("ETag", etag), ("Cache-Control", cache_control)))
     if headers:
         listed.extend(headers.items())  # Location: a path, checked as usual
-    if environ["REQUEST_METHOD"] in ("GET", "HEAD") and _matches(
+    if environ["REQUEST_METHOD"] in ("GET", "HEAD") and etag_matches(
         environ.get("HTTP_IF_NONE_MATCH"), etag
     ):
         return Response(status=304, headers=listed)
@@ -265,7 +266,7 @@ def etag_for(data: Mapping[str, Any]) -> str:
 
 def if_match_satisfied(current_etag: str) -> bool:
     header = request.headers.get("If-Match")
-    return header is None or _matches(header, current_etag)
+    return header is None or etag_matches(header, current_etag)
 
 
 # -- links ---------------------------------------------------------------------------
