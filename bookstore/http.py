@@ -6,7 +6,6 @@ part is serialised exactly once and doubles as the input of the ETag.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,6 +17,7 @@ import orjson
 from flask import Flask, Request, request
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge
+from xxhash import xxh3_128
 
 JSON_TYPE = "application/json; charset=utf-8"
 _JSON_CONTENT_TYPE = (("Content-Type", JSON_TYPE),)
@@ -137,12 +137,18 @@ def dumps(value: Any) -> bytes:
 
 
 def etag_of(*parts: bytes) -> str:
-    # SHA-256 runs in OpenSSL with the CPU's SHA instructions: over a 7 KB list page about
-    # twice as fast here as hashlib's own BLAKE2. 128 bits of it are plenty for an ETag.
-    digest = hashlib.sha256()
+    """A strong ETag: the 128-bit XXH3 hash of ``parts``, in hex.
+
+    An ETag tells versions of one representation apart; it guards nothing against an
+    adversary (only admins write the catalog), so it needs a well-distributed 128-bit hash,
+    not a cryptographic one. SHA-256 over a 7 KB list page took 6 us on a CPU with SHA
+    instructions and 28-40 us on one without (a fortieth of the page's whole cost); XXH3
+    takes under 2 us on either.
+    """
+    digest = xxh3_128()
     for part in parts:
         digest.update(part)
-    return '"' + digest.hexdigest()[:32] + '"'
+    return '"' + digest.hexdigest() + '"'
 
 
 def _meta() -> bytes:
