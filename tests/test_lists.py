@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from bookstore import cursors
 from tests.helpers import assert_error
 
 
@@ -104,6 +105,22 @@ def test_cursor_payload_change_is_detected(client, shelf):
     payload, sig = cursor.split(".")
     forged = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
     assert_error(client.get(f"/v1/books?cursor={forged}.{sig}"), 400, "INVALID_QUERY_PARAMETER")
+
+
+def test_cursor_signature_is_keyed_with_the_secret(make_app, client, shelf):
+    cursor = client.get("/v1/books?per_page=5").get_json()["pagination"]["next_cursor"]
+    payload, sig = cursor.split(".")
+    other = make_app(SECRET_KEY="another-secret-key-that-is-at-least-32-characters")
+    with other.app_context():
+        resigned = cursors.signature(payload)
+    assert resigned != sig  # the same payload, another key: another signature
+    # A cursor the other deployment signed is refused here; it is accepted where it was made.
+    assert_error(
+        client.get(f"/v1/books?cursor={payload}.{resigned}"), 400, "INVALID_QUERY_PARAMETER"
+    )
+    page = other.test_client().get(f"/v1/books?cursor={payload}.{resigned}&per_page=5")
+    assert page.status_code == 200
+    assert [b["id"] for b in page.get_json()["data"]] == [b.id for b in shelf[1][5:10]]
 
 
 @pytest.mark.parametrize(
