@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus
 
 import click
 import orjson
@@ -90,11 +90,24 @@ def cache_clear_command() -> None:
 # -- the request path --------------------------------------------------------------------
 
 
+def _decoded_name(pair: str) -> str:
+    name = pair.partition("=")[0]
+    return unquote_plus(name) if "%" in name or "+" in name else name
+
+
 def normalised_url(req: Request | None = None) -> str:
+    """The path and the query's ``name=value`` pairs, as sent, sorted by decoded name.
+
+    Sorting by the name the view reads makes parameter order irrelevant; the sort is
+    stable, so repeated parameters (the first one counts) keep their order even when one
+    spelling of the name is percent-encoded. The pairs themselves are kept as sent, not
+    decoded and encoded again (a tenth of a millisecond for a cursor page's query): two
+    spellings of one value are two entries, never one entry for two meanings.
+    """
     req = req or current_request()
-    # A stable sort keeps repeated parameters in their order: the first one is what counts.
-    params = sorted(req.args.items(multi=True), key=lambda item: item[0])
-    return f"{req.path}?{urlencode(params)}" if params else req.path
+    query = req.environ.get("QUERY_STRING", "")
+    pairs = sorted((pair for pair in query.split("&") if pair), key=_decoded_name)
+    return f"{req.path}?{'&'.join(pairs)}" if pairs else req.path
 
 
 def _cacheable_url() -> str | None:
