@@ -57,36 +57,47 @@ class FastSelect:
     def _first_postgres(self, engine: Any, params: Mapping[str, Any]) -> Any:
         return self._run(engine, params, many=False)
 
-    def _run(self, engine: Any, params: Mapping[str, Any], many: bool, retry: bool = True) -> Any:
-        sql = self._compiled(engine)
-        error_class = engine.dialect.loaded_dbapi.Error
-        try:
-            fairy = pinned_connection(engine)
-        except error_class as error:  # the pool hands back the driver's own error
-            raise exc.DBAPIError.instance(sql, params, error, error_class) from error
-        dbapi = fairy.dbapi_connection
-        try:
-            dbapi.autocommit = True
-            rows = run_on_driver(engine, dbapi, sql, params, many)
-            dbapi.autocommit = False
-        except error_class as error:
-            lost = engine.dialect.is_disconnect(error, dbapi, None)
-            if lost:
-                # As SQLAlchemy does: recycle every pooled connection older than this one
-                # (a database restart kills them all), then retry the read once.
-                engine.pool._invalidate(fairy, error)
-            release_pinned()
-            if lost and retry:
-                return self._run(engine, params, many, retry=False)
-            raise exc.DBAPIError.instance(
-                sql, params, error, error_class, connection_invalidated=lost
-            ) from error
-        except BaseException:
-            release_pinned()
-            raise
+    def _run(self, engine: Any, params: Mapping[str, Any], many: bool) -> Any:
+        rows = run_pinned(engine, self._compiled(engine), params, many)
         if many:
             return [self.row_type._make(row) for row in rows]
         return None if rows is None else self.row_type._make(rows)
+
+
+def run_pinned(
+    engine: Any, sql: str, params: Mapping[str, Any], many: bool, retry: bool = True
+) -> Any:
+    """``sql`` in autocommit on this thread's pinned connection (PostgreSQL only).
+
+    A connection the database dropped (a restart) is invalidated and the read tried once
+    more on a fresh one; any failure hands the pinned connection back at once.
+    """
+    error_class = engine.dialect.loaded_dbapi.Error
+    try:
+        fairy = pinned_connection(engine)
+    except error_class as error:  # the pool hands back the driver's own error
+        raise exc.DBAPIError.instance(sql, params, error, error_class) from error
+    dbapi = fairy.dbapi_connection
+    try:
+        dbapi.autocommit = True
+        rows = run_on_driver(engine, dbapi, sql, params, many)
+        dbapi.autocommit = False
+    except error_class as error:
+        lost = engine.dialect.is_disconnect(error, dbapi, None)
+        if lost:
+            # As SQLAlchemy does: recycle every pooled connection older than this one
+            # (a database restart kills them all), then retry the read once.
+            engine.pool._invalidate(fairy, error)
+        release_pinned()
+        if lost and retry:
+            return run_pinned(engine, sql, params, many, retry=False)
+        raise exc.DBAPIError.instance(
+            sql, params, error, error_class, connection_invalidated=lost
+        ) from error
+    except BaseException:
+        release_pinned()
+        raise
+    return rows
 
 
 # How long a thread keeps its lean read's connection between reads: long enough that
@@ -171,7 +182,7 @@ class StatementShapes:
 
     def rows(
         self,
-        conn: Connection,
+        conn: ReadConnection,
         shape: Hashable | None,
         build: Callable[[], Select[Any]],
         params: Mapping[str, Any],
@@ -190,18 +201,7 @@ class StatementShapes:
             params = dict(params)
             for name, processor in processors.items():
                 params[name] = processor(params[name])
-        dbapi = conn.connection.dbapi_connection
-        error_class = conn.dialect.loaded_dbapi.Error
-        try:
-            rows = run_on_driver(conn.engine, dbapi, sql, params, many=True)
-        except error_class as error:
-            lost = conn.dialect.is_disconnect(error, dbapi, None)
-            if lost:
-                conn.invalidate(error)
-            raise exc.DBAPIError.instance(
-                sql, params, error, error_class, connection_invalidated=lost
-            ) from error
-        return [row_type._make(row) for row in rows]
+        return [row_type._make(row) for row in conn.run_compiled(sql, params)]
 
     @staticmethod
     def _compile(stmt: Select[Any], dialect: Any, params: Mapping[str, Any]) -> Any:
@@ -224,25 +224,72 @@ class StatementShapes:
         return compiled.string, processors, row_type
 
 
-@contextmanager
-def read_connection() -> Iterator[Connection]:
-    """A connection for a read-only request's statements, outside any transaction.
+class ReadConnection:
+    """Where a read-only request's statements run: outside any transaction, on one connection.
 
-    On PostgreSQL a pooled connection in autocommit: each statement is one round trip,
-    with no BEGIN before it and no ROLLBACK at teardown (an ORM session costs both), and
-    SQLAlchemy's compiled-statement cache still applies. Elsewhere, the session's own.
+    On PostgreSQL, statements compiled once (:class:`StatementShapes`) run on this thread's
+    pinned connection, as :class:`FastSelect` reads do: a cursor page checks nothing out of
+    the pool. The first statement that needs SQLAlchemy (a count, a statement built anew)
+    opens a pooled connection in autocommit (the pool takes the pinned one back first), and
+    every later statement of the request runs on that one: a thread never holds two. Each
+    statement is its own round trip, with no BEGIN before it and no ROLLBACK after.
+    Elsewhere (SQLite), everything runs on the session's connection.
     """
-    if db.engine.dialect.name != "postgresql":
-        yield db.session.connection()
-        return
-    with db.engine.connect() as conn:
-        # The driver's own switch, as FastSelect does: SQLAlchemy's AUTOCOMMIT execution
-        # option changes the isolation level on checkout and again on return, two calls
-        # that cost a list page about a tenth of its CPU.
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect
+        self._conn: Connection | None = None
+        self._owned = False
+
+    def connection(self) -> Connection:
+        """A SQLAlchemy connection for this request's statements, opened at first need."""
+        if self._conn is None:
+            if self.dialect.name != "postgresql":
+                self._conn = db.session.connection()
+            else:
+                self._conn, self._owned = self.engine.connect(), True
+                # The driver's own switch, as FastSelect does: SQLAlchemy's AUTOCOMMIT
+                # execution option changes the isolation level on checkout and again on
+                # return, two calls that cost a list page about a tenth of its CPU.
+                self._conn.connection.dbapi_connection.autocommit = True
+        return self._conn
+
+    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.connection().execute(statement, *args, **kwargs)
+
+    def run_compiled(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
+        """The rows of ``sql``, compiled for this dialect, run on the driver (PostgreSQL)."""
+        conn = self._conn
+        if conn is None:
+            return run_pinned(self.engine, sql, params, many=True)
         dbapi = conn.connection.dbapi_connection
-        dbapi.autocommit = True
+        error_class = self.dialect.loaded_dbapi.Error
         try:
-            yield conn
-        finally:
-            if not dbapi.closed:  # a dropped connection is discarded by the pool anyway
-                dbapi.autocommit = False
+            return run_on_driver(self.engine, dbapi, sql, params, many=True)
+        except error_class as error:
+            lost = self.dialect.is_disconnect(error, dbapi, None)
+            if lost:
+                conn.invalidate(error)
+            raise exc.DBAPIError.instance(
+                sql, params, error, error_class, connection_invalidated=lost
+            ) from error
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None or not self._owned:
+            return
+        dbapi = conn.connection.dbapi_connection if not conn.invalidated else None
+        if dbapi is not None and not dbapi.closed:  # a dropped one is discarded anyway
+            dbapi.autocommit = False
+        conn.close()
+
+
+@contextmanager
+def read_connection() -> Iterator[ReadConnection]:
+    """A :class:`ReadConnection` for a read-only request's statements."""
+    conn = ReadConnection(db.engine)
+    try:
+        yield conn
+    finally:
+        conn.close()

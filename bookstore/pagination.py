@@ -18,12 +18,12 @@ from urllib.parse import quote_plus
 
 from flask import request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, or_, tuple_
+from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, tuple_
 
 from bookstore import counting, cursors
 from bookstore.cursors import encode_cursor
 from bookstore.errors import InvalidQuery
-from bookstore.fastdb import StatementShapes, read_connection
+from bookstore.fastdb import ReadConnection, StatementShapes, read_connection
 from bookstore.http import query_string
 from bookstore.validation import Text, fail
 
@@ -208,7 +208,7 @@ class _Statement:
 
     def rows(
         self,
-        conn: Connection,
+        conn: ReadConnection,
         kind: tuple[Any, ...],
         build: Callable[[], Select[Any]],
         **bound: Any,
@@ -261,7 +261,7 @@ class _Links:
 
 
 def _cursor_page(
-    conn: Connection,
+    conn: ReadConnection,
     stmt: Select[Any],
     statement: _Statement,
     args: Mapping[str, Any],
@@ -314,7 +314,7 @@ def _cursor_page(
 
 
 def _offset_page(
-    conn: Connection,
+    conn: ReadConnection,
     stmt: Select[Any],
     statement: _Statement,
     args: Mapping[str, Any],

@@ -24,12 +24,15 @@ def _kill_app_connections() -> int:
 
 
 def test_read_recovers_after_backends_are_killed(client, make):
-    book = make.book()
+    book, *_ = [make.book() for _ in range(3)]
     assert client.get(f"/v1/books/{book.id}").status_code == 200
+    next_page = client.get("/v1/books?per_page=1").get_json()["links"]["next"]
+    assert client.get(next_page).status_code == 200  # a cursor page: the pinned connection
     assert _kill_app_connections() >= 1
     invalidate()  # drop cached responses: the reads below must reach the database
     resp = client.get(f"/v1/books/{book.id}")
     assert resp.status_code == 200 and resp.get_json()["data"]["id"] == book.id
+    assert client.get(next_page).status_code == 200
     assert client.get("/v1/books").status_code == 200  # the ORM path recovers too
 
 
@@ -230,3 +233,47 @@ def test_a_statement_run_on_the_driver_is_seen_by_statement_listeners(make):
     finally:
         event.remove(db.engine, "before_cursor_execute", listener)
     assert len(seen) == 2 and all("books.price = %(price)s" in sql for sql in seen)
+
+
+def test_statements_compiled_once_run_on_the_pinned_connection(small_pool_app, make):
+    from decimal import Decimal
+
+    from sqlalchemy import bindparam, event
+
+    from bookstore.extensions import db
+    from bookstore.fastdb import StatementShapes
+
+    book = make.book(price="3.50")
+
+    def where(books, price):
+        return books.c.price == bindparam("price", price, type_=books.c.price.type)
+
+    shapes = StatementShapes()
+    checkouts = []
+    event.listen(db.engine, "checkout", lambda *args: checkouts.append(1))
+    for _ in range(10):
+        assert _shaped_read(shapes, where, Decimal("3.50"))[0] == [book.id]
+        assert _read_book(book.id).id == book.id  # the single reads share it
+    assert len(checkouts) == 1 and db.engine.pool.checkedout() == 1
+
+
+def test_a_request_that_also_needs_sqlalchemy_holds_one_connection(small_pool_app, make):
+    from bookstore.extensions import db
+    from bookstore.fastdb import read_connection
+
+    book = make.book()
+    sql = "SELECT id FROM books WHERE id = %(id)s"
+    # The pool's only connection, three ways in one request: pinned, then SQLAlchemy's
+    # (the pinned one handed back first), then the driver path again on SQLAlchemy's.
+    # A second checkout would wait a second for the pool and fail.
+    with read_connection() as conn:
+        assert conn.run_compiled(sql, {"id": book.id}) == [(book.id,)]
+        assert conn.execute(text("SELECT count(*) FROM books")).scalar() == 1
+        assert conn.run_compiled(sql, {"id": book.id}) == [(book.id,)]
+        assert db.engine.pool.checkedout() == 1
+    assert db.engine.pool.checkedout() == 0
+    pooled = db.engine.raw_connection()
+    try:
+        assert pooled.dbapi_connection.autocommit is False  # back in the driver's default
+    finally:
+        pooled.close()
