@@ -6,9 +6,9 @@ part is serialised exactly once and doubles as the input of the ETag.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from random import getrandbits
 from typing import Any
 from urllib.parse import urlencode
 
@@ -115,7 +115,14 @@ def current_request() -> Request:
 
 
 def new_request_id() -> str:
-    return "req_" + os.urandom(12).hex()
+    """``req_`` and 96 random bits in hex, unique per request across processes.
+
+    The bits come from the ``random`` module's generator, which Python seeds again from
+    the operating system in every forked process (each gunicorn worker). An id needs to be
+    unique, not secret: ``os.urandom`` made a system call per request and released the GIL
+    for it, which on a busy worker hands the request's thread over to another one.
+    """
+    return "req_%024x" % getrandbits(96)  # noqa: UP031 - the fastest formatting here
 
 
 def request_id() -> str:

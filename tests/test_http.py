@@ -19,6 +19,29 @@ def test_request_id_is_echoed_when_sane_and_generated_otherwise(client):
     assert client.get("/v1").headers["X-Request-ID"] != client.get("/v1").headers["X-Request-ID"]
 
 
+def test_generated_request_ids_differ_between_forked_workers():
+    import os
+    import re
+
+    from bookstore.http import new_request_id
+
+    new_request_id()  # in use before the fork, as in gunicorn's master
+    ids = []
+    for _ in range(2):  # two workers forked from the same state
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            os.write(write, new_request_id().encode())
+            os._exit(0)
+        os.close(write)
+        ids.append(os.read(read, 100).decode())
+        os.close(read)
+        os.waitpid(pid, 0)
+    ids.append(new_request_id())
+    assert len(set(ids)) == 3
+    assert all(re.fullmatch(r"req_[0-9a-f]{24}", rid) for rid in ids)
+
+
 def test_unknown_route_is_404_envelope(client):
     assert_error(client.get("/v1/nothing-here"), 404, "RESOURCE_NOT_FOUND")
 
