@@ -28,6 +28,8 @@ import gunicorn.http.wsgi
 import gunicorn.util
 from gunicorn.workers.gthread import ThreadWorker
 
+from bookstore.http import new_request_id
+
 SERVER_NAME = "bookstore"
 # Fixed messages: gunicorn's own would echo parts of the request, which may hold secrets.
 SERVER_ERRORS = {
@@ -42,7 +44,7 @@ SERVER_ERRORS = {
 
 def error_response(status: int, reason: str) -> bytes:
     """The whole HTTP response gunicorn sends for a request it refused."""
-    request_id = "req_" + os.urandom(12).hex()
+    request_id = new_request_id()
     code, message = SERVER_ERRORS.get(status, ("INTERNAL_ERROR", "An unexpected error occurred"))
     error = {"status": status, "code": code, "message": message, "details": []}
     body = json.dumps({"error": {**error, "request_id": request_id}}, separators=(",", ":"))
