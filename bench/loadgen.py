@@ -16,7 +16,7 @@ from bench.settings import LUA, ROOT
 class Scenario:
     name: str
     label: str
-    server: str = "app"  # "app" or "baseline"
+    server: str = "app"  # "app", "baseline" or "plain" (the API, limiter and cache off)
     mode: str = "paths"  # see bench/wrk/bench.lua
     paths: str | None = None  # a request list of bench.dataset
     auth: bool = False  # a fresh customer access token per run
@@ -99,7 +99,28 @@ WRITES = [
     Scenario("order", "POST /v1/orders (new Idempotency-Key each)", mode="order", auth=True),
     Scenario("login", "POST /v1/auth/login (bcrypt cost 12)", mode="login", connections=4),
 ]
-SCENARIOS = BOOK + LISTS + PAGES + WRITES
+# The API with RATELIMIT_ENABLED and CACHE_ENABLED off (bench.run starts it beside the
+# other two): the same requests as book_miss and cursor_0, so the report can say how much
+# of the distance to the baseline those two features account for.
+PLAIN = [
+    Scenario(
+        "book_miss_plain",
+        "GET /v1/books/{id}, limiter and cache off",
+        server="plain",
+        paths="book_miss",
+        group="plain",
+    ),
+    Scenario(
+        "cursor_0_plain",
+        "cursor page at depth 0, limiter and cache off",
+        server="plain",
+        paths="cursor_0",
+        group="plain",
+    ),
+]
+SCENARIOS = BOOK + LISTS + PAGES + PLAIN + WRITES
+# The API with the limiter and the cache off (the "plain" server's settings).
+PLAIN_ENV = {"RATELIMIT_ENABLED": "false", "CACHE_ENABLED": "false"}
 WORKER_CLASS_SCENARIOS = ("book_miss", "baseline_miss", "book_hit", "baseline_hot")
 
 

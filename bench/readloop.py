@@ -2,7 +2,7 @@
 
     python -m bench.readloop [api|baseline] [--requests N] [--pages] [--profile]
     valgrind --tool=callgrind --collect-atstart=no --toggle-collect=sys_call_tracing \
-        python -m bench.readloop api --requests 600
+        python -m bench.readloop api --requests 600 [--part app.preprocess_request]
 
 ``--pages`` reads 20-book list pages instead: the API's cursor pages at depth 0 (distinct
 spellings of one cursor, from the request lists ``make bench`` writes, so every one is a
@@ -21,6 +21,13 @@ of the window moves the count by 5-10 %): the total divided by ``--requests`` is
 cost of one read, the same to within 0.1 % from run to run. The ids are drawn from a
 seed of their own per process (``--seed``): two loops at once must not read the same
 books, or one would find the other's responses in the shared cache.
+
+``--part`` counts one function instead of the whole request: ``app.<method>`` (a method
+of the Flask app, such as ``preprocess_request``, all the before-request hooks),
+``module:attribute.path`` (``bookstore.redis_link:Batch.execute``, the Redis round trip)
+or ``before:<n>`` / ``after:<n>`` (the app's n-th before- or after-request hook). The
+part runs inside ``sys.call_tracing`` instead of the loop, so the same callgrind command
+counts only it.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import importlib
 import io
 import os
 import pstats
@@ -93,6 +101,33 @@ def _environ(path: str) -> dict[str, Any]:
     }
 
 
+def _count_only(app: Any, part: str) -> None:
+    """Run ``part`` inside ``sys.call_tracing`` from now on (see ``--part``)."""
+    kind, _, index = part.partition(":")
+    if kind in ("before", "after") and index.isdigit():
+        owner = (app.before_request_funcs if kind == "before" else app.after_request_funcs)[None]
+        name = int(index)
+        original = owner[name]
+        owner[name] = lambda *args: sys.call_tracing(original, args)
+        return
+    if part.startswith("app."):
+        owner: Any = app
+        name = part.removeprefix("app.")
+        original = getattr(app, name)
+    else:
+        module, _, path = part.partition(":")
+        owner = importlib.import_module(module)
+        *parents, name = path.split(".")
+        for parent in parents:
+            owner = getattr(owner, parent)
+        original = getattr(owner, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        return sys.call_tracing(lambda: original(*args, **kwargs), ())
+
+    setattr(owner, name, counted)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("which", nargs="?", choices=("api", "baseline"), default="api")
@@ -100,6 +135,7 @@ def main() -> None:
     parser.add_argument("--pages", action="store_true", help="20-book list pages instead")
     parser.add_argument("--profile", action="store_true", help="cProfile the timed requests")
     parser.add_argument("--seed", type=int, default=os.getpid(), help="ids drawn (default: pid)")
+    parser.add_argument("--part", help="count only this function (see above)")
     args = parser.parse_args()
     settings = Settings()
     app = _app(args.which, settings)
@@ -122,13 +158,18 @@ def main() -> None:
         for path in paths[WARM_UP:]:
             read(path)
 
+    if args.part:
+        _count_only(app, args.part)
     profile = cProfile.Profile() if args.profile else None
     gc.collect()
     gc.disable()
     before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     if profile:
         profile.enable()
-    sys.call_tracing(loop, ())  # callgrind --toggle-collect=sys_call_tracing: only this
+    if args.part:
+        loop()  # the part alone runs inside sys.call_tracing
+    else:
+        sys.call_tracing(loop, ())  # callgrind --toggle-collect=sys_call_tracing: only this
     if profile:
         profile.disable()
     elapsed, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)

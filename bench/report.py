@@ -192,6 +192,45 @@ def before_after_table(r: dict[str, Any]) -> list[str]:
     return out
 
 
+# (what, the API as served, the same API with limiter and cache off, the baseline)
+PLAIN_TRIPLES = (
+    ("GET /v1/books/{id}, cache miss", "book_miss", "book_miss_plain", "baseline_miss"),
+    ("cursor page at depth 0", "cursor_0", "cursor_0_plain", "baseline_list"),
+)
+
+
+def plain_table(r: dict[str, Any]) -> list[str]:
+    """The API as served, the API with limiter and cache off, and the baseline, side by side."""
+    s = r["summary"]
+    triples = [t for t in PLAIN_TRIPLES if all(name in s for name in t[1:])]
+    if not triples:
+        return []
+    out = [
+        "The API served a third time, with `RATELIMIT_ENABLED=false` and `CACHE_ENABLED=false`, "
+        "in the same rounds and for the same requests: how much of the distance to the "
+        "baseline the two features account for. Req/s, and in brackets CPU per request "
+        "(server + Redis, µs).",
+        "",
+        "| request | baseline | API, limiter and cache off | API as served "
+        "| off / baseline | served / baseline |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+
+    def cell(name: str) -> str:
+        c = s[name].get("cpu_us")
+        spent = f" ({c['api'] + c['baseline'] + c['redis']:.0f})" if c else ""
+        return f"{s[name]['rps']:.0f}{spent}"
+
+    for what, served, plain, base in triples:
+        off_rounds = round_ratios(r, plain, base)
+        by_round = f" (rounds {min(off_rounds):.2f}-{max(off_rounds):.2f})" if off_rounds else ""
+        out.append(
+            f"| {what} | {cell(base)} | {cell(plain)} | {cell(served)} "
+            f"| {_rps_ratio(s, plain, base)}{by_round} | {_rps_ratio(s, served, base)} |"
+        )
+    return out
+
+
 def cpu_table(r: dict[str, Any]) -> list[str]:
     """Where each scenario's CPU goes: microseconds per request by process (medians)."""
     out = [
@@ -237,6 +276,9 @@ def render(r: dict[str, Any]) -> str:
     lines += ["", "![throughput](plots/throughput.png)", "", "![latency](plots/latency.png)"]
     if any("cpu_us" in m for m in r["summary"].values()):
         lines += ["", "## CPU per request, by process (µs, medians)", "", *cpu_table(r)]
+    plain = plain_table(r)
+    if plain:
+        lines += ["", "## What the rate limiter and the response cache cost", "", *plain]
     lines += ["", "## Pagination depth", "", *pages_table(r), "", "![pages](plots/pagination.png)"]
     lines += ["", "## SQL statements per request against page size", "", *per_page_table(r)]
     if "before" in r:

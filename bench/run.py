@@ -91,7 +91,8 @@ class Runner:
         self.redis = redis.Redis.from_url(settings.redis_url)
         self.servers: dict[str, servers.Server] = {}
 
-    def start(self, worker_class: str) -> None:
+    def start(self, worker_class: str, plain: bool = False) -> None:
+        """The API and the baseline; with ``plain``, the API with limiter and cache off too."""
         s = self.settings
         self.servers = {
             "app": servers.start(s, "app", "wsgi:app", s.app_port, worker_class),
@@ -99,6 +100,10 @@ class Runner:
                 s, "baseline", "bench.baseline:app", s.baseline_port, worker_class
             ),
         }
+        if plain:
+            self.servers["plain"] = servers.start(
+                s, "plain", "wsgi:app", s.plain_port, worker_class, loadgen.PLAIN_ENV
+            )
 
     def stop(self) -> None:
         for server in self.servers.values():
@@ -296,7 +301,7 @@ def main() -> None:
     results["quiet"] = wait_for_quiet(settings)
     runner = Runner(settings, files)
     try:
-        runner.start("gthread")
+        runner.start("gthread", plain=any(s.server == "plain" for s in scenarios))
         log("warm-up: every scenario once, 2 s, not recorded")
         for scenario in scenarios:
             runner.once(scenario, 2)

@@ -41,7 +41,12 @@ class Server:
 
 
 def start(
-    settings: Settings, name: str, target: str, port: int, worker_class: str = "gthread"
+    settings: Settings,
+    name: str,
+    target: str,
+    port: int,
+    worker_class: str = "gthread",
+    extra_env: dict[str, str] | None = None,
 ) -> Server:
     """``gunicorn -c gunicorn.conf.py <target>``; returns once it answers ``probe``."""
     OUT.mkdir(parents=True, exist_ok=True)
@@ -54,6 +59,7 @@ def start(
         # "gthread" is the production default: gunicorn.conf.py's own gthread subclass.
         "GUNICORN_WORKER_CLASS": "" if worker_class == "gthread" else worker_class,
         "ACCESS_LOG": "-",  # on, to stdout, as in production (written to the log file)
+        **(extra_env or {}),
     }
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     cwd = settings.app_dir if target == "wsgi:app" else str(ROOT)

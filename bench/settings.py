@@ -36,6 +36,9 @@ class Settings:
     quiet_load: float = field(default_factory=lambda: float(_env("BENCH_QUIET_LOAD", "1.0")))
     app_port: int = field(default_factory=lambda: int(_env("BENCH_APP_PORT", "8601")))
     baseline_port: int = field(default_factory=lambda: int(_env("BENCH_BASELINE_PORT", "8602")))
+    # The API again, with the rate limiter and the response cache switched off: what the
+    # two cost, measured in the same rounds (bench.loadgen.PLAIN).
+    plain_port: int = field(default_factory=lambda: int(_env("BENCH_PLAIN_PORT", "8603")))
     # Serve the API from another checkout (a before/after comparison); the baseline and the
     # harness always come from this one.
     app_dir: str = field(default_factory=lambda: _env("BENCH_APP_DIR", str(ROOT)))
