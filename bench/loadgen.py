@@ -118,9 +118,8 @@ PLAIN = [
         group="plain",
     ),
 ]
+PLAIN_ENV = {"RATELIMIT_ENABLED": "false", "CACHE_ENABLED": "false"}  # the "plain" server's
 SCENARIOS = BOOK + LISTS + PAGES + PLAIN + WRITES
-# The API with the limiter and the cache off (the "plain" server's settings).
-PLAIN_ENV = {"RATELIMIT_ENABLED": "false", "CACHE_ENABLED": "false"}
 WORKER_CLASS_SCENARIOS = ("book_miss", "baseline_miss", "book_hit", "baseline_hot")
 
 

@@ -104,19 +104,18 @@ def _environ(path: str) -> dict[str, Any]:
 def _count_only(app: Any, part: str) -> None:
     """Run ``part`` inside ``sys.call_tracing`` from now on (see ``--part``)."""
     kind, _, index = part.partition(":")
+    owner: Any
+    name: Any
     if kind in ("before", "after") and index.isdigit():
         owner = (app.before_request_funcs if kind == "before" else app.after_request_funcs)[None]
         name = int(index)
         original = owner[name]
-        owner[name] = lambda *args: sys.call_tracing(original, args)
-        return
-    if part.startswith("app."):
-        owner: Any = app
-        name = part.removeprefix("app.")
-        original = getattr(app, name)
     else:
-        module, _, path = part.partition(":")
-        owner = importlib.import_module(module)
+        if part.startswith("app."):
+            owner, path = app, part.removeprefix("app.")
+        else:
+            module, _, path = part.partition(":")
+            owner = importlib.import_module(module)
         *parents, name = path.split(".")
         for parent in parents:
             owner = getattr(owner, parent)
@@ -125,7 +124,10 @@ def _count_only(app: Any, part: str) -> None:
     def counted(*args: Any, **kwargs: Any) -> Any:
         return sys.call_tracing(lambda: original(*args, **kwargs), ())
 
-    setattr(owner, name, counted)
+    if isinstance(name, int):
+        owner[name] = counted
+    else:
+        setattr(owner, name, counted)
 
 
 def main() -> None:
