@@ -1,6 +1,6 @@
 """gunicorn settings, every one from the environment with a production-sane default.
 
-Worker class: ``gthread`` (as bookstore.serving.DrainingThreadWorker, which refuses new
+Worker class: ``gthread`` (as bookstore.serving.workers.DrainingThreadWorker, which refuses new
 connections as soon as a graceful stop begins). Threaded workers keep HTTP keep-alive
 connections (browsers, Postman, load balancers) open instead of reconnecting per request
 as sync workers do, and a slow client does not pin a whole process. Each worker's
@@ -16,7 +16,7 @@ import sys
 # gunicorn reads this file before it applies --chdir: find the app's package from here.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bookstore import serving  # noqa: E402
+from bookstore.serving import workers as serving  # noqa: E402
 
 bind = (
     os.environ.get("BIND")
@@ -38,13 +38,13 @@ preload_app = False
 accesslog = os.environ.get("ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-logger_class = "bookstore.logging.GunicornJsonLogger"
+logger_class = "bookstore.serving.logs.GunicornJsonLogger"
 # gunicorn's control socket defaults to one path per user, shared by every instance on
 # the host; this service is managed by signals and its process supervisor instead.
 control_socket_disable = True
 
 
-# The server's own behaviour (bookstore/serving.py): requests gunicorn refuses before the
+# The server's own behaviour (bookstore/serving/workers.py): requests gunicorn refuses before the
 # app sees them get the JSON error envelope, the Server header names no software, and a
 # stopping worker closes its listener at once so new connections are refused.
 serving.install()

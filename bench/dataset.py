@@ -133,7 +133,7 @@ def cursor_spellings(boundary: int, count: int) -> list[str]:
 
     Needs an app context (the signature uses SECRET_KEY).
     """
-    from bookstore.cursors import sign
+    from bookstore.pagination.cursors import sign
 
     out = []
     for n in range(count):
@@ -179,7 +179,7 @@ def search_terms(rng: random.Random, count: int, books: int) -> list[str]:
 
 def request_lists(settings: Settings, seed_value: int = 20260101) -> dict[str, Path]:
     from bench.inprocess import app_context
-    from bookstore.pagination import decode_cursor, encode_cursor
+    from bookstore.pagination.pages import decode_cursor, encode_cursor
     from bookstore.services.seed import CATEGORIES
 
     rng = random.Random(seed_value)

@@ -1,7 +1,7 @@
 """SQL statements per request, counted in process on the same requests wrk sends.
 
 A ``before_cursor_execute`` listener counts every statement, the lean read path
-(``bookstore.fastdb``) included; requests go through ``app.test_client()`` with the
+(``bookstore.db.reads``) included; requests go through ``app.test_client()`` with the
 benchmark's production settings, the limiter and the cache on.
 """
 
@@ -66,7 +66,7 @@ class Counter:
         return len(statements), response.status_code, response.headers.get("X-Cache")
 
     def scenario(self, scenario: Scenario, files: dict[str, Path]) -> dict[str, Any]:
-        from bookstore.cache import invalidate
+        from bookstore.redis.cache import invalidate
 
         with self.app.app_context():
             invalidate()  # as before every wrk run: the cache starts cold

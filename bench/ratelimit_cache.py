@@ -25,9 +25,9 @@ os.environ.setdefault("LOG_LEVEL", "ERROR")
 from sqlalchemy import select  # noqa: E402
 
 from bookstore import create_app  # noqa: E402
-from bookstore.cache import invalidate  # noqa: E402
 from bookstore.extensions import db  # noqa: E402
 from bookstore.models import Book  # noqa: E402
+from bookstore.redis.cache import invalidate  # noqa: E402  # noqa: E402
 
 SETUPS = {
     "limiter off, cache off": {"RATELIMIT_ENABLED": False, "CACHE_ENABLED": False},
@@ -54,9 +54,9 @@ def per_request_us(client, path: str, count: int, miss: bool = False) -> float:
 
 
 def redis_round_trips(app, count: int) -> dict[str, float]:
-    from bookstore.cache_stores import GENERATION_KEY, entry_key
     from bookstore.extensions import redis_client
-    from bookstore.ratelimit_storage import ACQUIRE_AND_COUNT
+    from bookstore.redis.cache_stores import GENERATION_KEY, entry_key
+    from bookstore.redis.ratelimit_storage import ACQUIRE_AND_COUNT
 
     client = redis_client.get(app)
     script = client.register_script(ACQUIRE_AND_COUNT)

@@ -24,7 +24,7 @@ books, or one would find the other's responses in the shared cache.
 
 ``--part`` counts one function instead of the whole request: ``app.<method>`` (a method
 of the Flask app, such as ``preprocess_request``, all the before-request hooks),
-``module:attribute.path`` (``bookstore.redis_link:Batch.execute``, the Redis round trip)
+``module:attribute.path`` (``bookstore.redis.client:Batch.execute``, the Redis round trip)
 or ``before:<n>`` / ``after:<n>`` (the app's n-th before- or after-request hook). The
 part runs inside ``sys.call_tracing`` instead of the loop, so the same callgrind command
 counts only it.
@@ -61,7 +61,7 @@ def _app(which: str, settings: Settings) -> Callable[..., Any]:
     import redis
 
     from bench import inprocess
-    from bookstore.cache_stores import GENERATION_KEY
+    from bookstore.redis.cache_stores import GENERATION_KEY
 
     app = inprocess.app(settings)
     redis.Redis.from_url(settings.redis_url).incr(GENERATION_KEY)  # a cold response cache

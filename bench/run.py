@@ -111,7 +111,7 @@ class Runner:
         self.servers = {}
 
     def once(self, scenario: loadgen.Scenario, duration: int) -> dict[str, Any]:
-        from bookstore.cache_stores import GENERATION_KEY
+        from bookstore.redis.cache_stores import GENERATION_KEY
 
         server = self.servers[scenario.server]
         self.redis.incr(GENERATION_KEY)  # every run starts with a cold response cache

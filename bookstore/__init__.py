@@ -13,9 +13,18 @@ from flask.sessions import SessionInterface
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from bookstore import models  # noqa: F401 - registers the models with the metadata
+from bookstore.cli import register_cli
 from bookstore.config import DEFAULT_SQLITE_URL, load_config
 from bookstore.extensions import cors, db, migrate, redis_client
-from bookstore.http import Response, current_request
+from bookstore.redis import cache, ratelimit
+from bookstore.redis import client as redis_link
+from bookstore.serving.logs import configure_logging
+from bookstore.web import headers
+from bookstore.web.errors import register_error_handlers
+from bookstore.web.headers import register_request_hooks
+from bookstore.web.requests import current_request
+from bookstore.web.responses import Response
 
 # One line per resource: adding a resource is adding its module here.
 BLUEPRINTS = (
@@ -111,8 +120,6 @@ def _load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
 
 
 def _init_logging(app: Flask) -> None:
-    from bookstore.logging import configure_logging
-
     configure_logging(app.config["LOG_LEVEL"])
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///"):
@@ -122,8 +129,6 @@ def _init_logging(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from bookstore import models  # noqa: F401 - registers the models with the metadata
-
     db.init_app(app)
     redis_client.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
@@ -152,7 +157,7 @@ def _cors_only_when_cross_origin(app: Flask) -> None:
     Without ``Origin`` (curl, Postman, server-to-server, same-origin page loads) there is
     nothing for CORS to answer, yet the hook matches the path against its resources and
     formats debug messages on every response: 5 % of a cached read's CPU. ``Vary:
-    Origin`` is sent on every response either way (bookstore.security).
+    Origin`` is sent on every response either way (bookstore.web.headers).
     """
     hooks = app.after_request_funcs.setdefault(None, [])
     cors_hook = hooks[-1]  # the hook flask-cors registered just now
@@ -166,8 +171,6 @@ def _cors_only_when_cross_origin(app: Flask) -> None:
 
 
 def _init_limits_and_cache(app: Flask) -> None:
-    from bookstore import cache, ratelimit, redis_link
-
     redis_link.init_app(app)
     # The limiter's before_request must run before the cache's: cache hits count too.
     ratelimit.init_app(app)
@@ -190,8 +193,6 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from bookstore.http import register_request_hooks
-
     register_request_hooks(app)
     for name in BLUEPRINTS:
         module = import_module(name)
@@ -201,18 +202,12 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_errors(app: Flask) -> None:
-    from bookstore.errors import register_error_handlers
-
     register_error_handlers(app)
 
 
 def _register_security_headers(app: Flask) -> None:
-    from bookstore import security
-
-    security.init_app(app)
+    headers.init_app(app)
 
 
 def _register_cli(app: Flask) -> None:
-    from bookstore.cli import register_cli
-
     register_cli(app)

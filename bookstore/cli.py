@@ -13,6 +13,11 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from bookstore.extensions import db
+from bookstore.schemas.user import Email
+from bookstore.services import accounts, seed
+from bookstore.services.idempotency import purge_expired
+from bookstore.services.webhooks import worker
+from bookstore.services.webhooks.queue import purge
 
 
 @click.command("seed")
@@ -26,8 +31,6 @@ from bookstore.extensions import db
 @click.option("--force", is_flag=True, help="Load the sample catalog even if books exist.")
 def seed_command(book_count: int | None, force: bool) -> None:
     """Load the sample catalog, or bulk-load N books with --books N."""
-    from bookstore.services import seed
-
     if book_count is None:
         if not force and not seed.catalog_is_empty():
             click.echo("The catalog already has books; sample data not loaded (use --force).")
@@ -61,9 +64,6 @@ def create_admin_command(email: str, name: str | None) -> None:
     """
     from marshmallow import ValidationError
 
-    from bookstore.schemas.user import Email
-    from bookstore.services import accounts
-
     try:
         address = Email().deserialize(email)
     except ValidationError as exc:
@@ -91,8 +91,6 @@ def idempotency_group() -> None:
 @idempotency_group.command("purge")
 def purge_command() -> None:
     """Delete idempotency keys past their expiry (IDEMPOTENCY_TTL_SECONDS)."""
-    from bookstore.services.idempotency import purge_expired
-
     click.echo(f"Deleted {purge_expired()} expired idempotency keys.")
 
 
@@ -109,8 +107,6 @@ webhooks_cli = AppGroup("webhooks", help="Webhook delivery: the worker and house
 )
 def webhooks_work(once: bool, poll_interval: float | None) -> None:
     """Deliver webhook events until stopped (SIGTERM/SIGINT finish the current one)."""
-    from bookstore.services.webhooks import worker
-
     stop = threading.Event()
     worker.install_signal_handlers(stop)
     totals = worker.run(stop, once=once, poll_interval=poll_interval)
@@ -122,8 +118,6 @@ def webhooks_work(once: bool, poll_interval: float | None) -> None:
 @click.option("--days", type=click.IntRange(min=1), default=30, show_default=True)
 def webhooks_purge(days: int) -> None:
     """Delete events older than --days whose deliveries are all settled."""
-    from bookstore.services.webhooks.queue import purge
-
     removed = purge(dt.datetime.now(dt.UTC) - dt.timedelta(days=days))
     click.echo(f"Deleted {removed} events and their deliveries.")
 

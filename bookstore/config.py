@@ -14,7 +14,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bookstore.fastdb import PinningQueuePool
+from bookstore.db.reads import PinningQueuePool
 
 DEV_SECRET = "dev-secret-do-not-use-in-production-0123456789"  # noqa: S105
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -6,22 +6,22 @@ from typing import Any
 
 from flask import Blueprint
 
-from bookstore import apidoc
+from bookstore import openapi
 from bookstore.api.users import user_to_dict
 from bookstore.auth import current_identity
-from bookstore.errors import Unauthorized
-from bookstore.http import no_content, resource_response
+from bookstore.exceptions import Unauthorized
 from bookstore.schemas.auth import TokenSchema, login_schema, logout_schema, refresh_schema
 from bookstore.schemas.user import UserSchema, register_schema
 from bookstore.services import accounts, sessions
+from bookstore.web.responses import no_content, resource_response
 
 bp = Blueprint("auth", __name__)
 
 
 @bp.post("/auth/register")
-@apidoc.body(register_schema)
-@apidoc.response(UserSchema, 201, description="Created", headers={"Location": "string"})
-@apidoc.errors(409)
+@openapi.body(register_schema)
+@openapi.response(UserSchema, 201, description="Created", headers={"Location": "string"})
+@openapi.errors(409)
 def register(body: dict[str, Any]):
     """Create a customer account.
 
@@ -38,9 +38,9 @@ def register(body: dict[str, Any]):
 
 
 @bp.post("/auth/login")
-@apidoc.body(login_schema)
-@apidoc.response(TokenSchema, description="An access token (15 minutes) and a refresh token")
-@apidoc.errors(401)
+@openapi.body(login_schema)
+@openapi.response(TokenSchema, description="An access token (15 minutes) and a refresh token")
+@openapi.errors(401)
 def login(body: dict[str, Any]):
     """Exchange an email and password for an access and a refresh token.
 
@@ -52,9 +52,9 @@ def login(body: dict[str, Any]):
 
 
 @bp.post("/auth/refresh")
-@apidoc.body(refresh_schema)
-@apidoc.response(TokenSchema, description="A new token pair; the old refresh token is spent")
-@apidoc.errors(401)
+@openapi.body(refresh_schema)
+@openapi.response(TokenSchema, description="A new token pair; the old refresh token is spent")
+@openapi.errors(401)
 def refresh(body: dict[str, Any]):
     """Exchange a refresh token for a new access and refresh token.
 
@@ -66,10 +66,10 @@ def refresh(body: dict[str, Any]):
 
 
 @bp.post("/auth/logout")
-@apidoc.security("optional")
-@apidoc.body(logout_schema, optional=True)
-@apidoc.response(None, 204, description="Logged out")
-@apidoc.errors(401)
+@openapi.security("optional")
+@openapi.body(logout_schema, optional=True)
+@openapi.response(None, 204, description="Logged out")
+@openapi.errors(401)
 def logout(body: dict[str, Any]):
     """Log out: revoke the access token and its session.
 

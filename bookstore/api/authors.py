@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint
 from sqlalchemy import exists, select
 
-from bookstore import apidoc
+from bookstore import openapi
 from bookstore.api.books import BOOK_LIST, book_list_response, books
 from bookstore.api.resource import (
     CREATED_HEADERS,
@@ -22,7 +22,7 @@ from bookstore.api.resource import (
     where_between,
 )
 from bookstore.auth import admin_required
-from bookstore.errors import NotFound
+from bookstore.exceptions import NotFound
 from bookstore.extensions import db
 from bookstore.models import Author
 from bookstore.pagination import ListSpec, paginate
@@ -31,10 +31,10 @@ from bookstore.schemas.author import (
     AuthorSchema,
     author_patch_schema,
     author_schema,
+    author_to_dict,
 )
 from bookstore.schemas.book import AuthorBooksQuery, BookSchema
 from bookstore.services.idempotency import idempotent
-from bookstore.validation import format_datetime
 
 bp = Blueprint("authors", __name__)
 authors = Author.__table__
@@ -43,19 +43,6 @@ AUTHOR_LIST = ListSpec(
     sortable={"id": authors.c.id, "name": authors.c.name, "created_at": authors.c.created_at},
     fields=AUTHOR_FIELDS,
 )
-
-
-def author_to_dict(row: Any) -> dict[str, Any]:
-    """Fast dump path, equal to ``author_schema.dump`` (a test holds them together)."""
-    return {
-        "id": row.id,
-        "name": row.name,
-        "bio": row.bio,
-        "birth_year": row.birth_year,
-        "created_at": format_datetime(row.created_at),
-        "updated_at": format_datetime(row.updated_at),
-        "_links": {"self": f"/v1/authors/{row.id}"},
-    }
 
 
 def _filtered(query: dict[str, Any]):
@@ -69,8 +56,8 @@ def _filtered(query: dict[str, Any]):
 
 
 @bp.get("/authors")
-@apidoc.query(AuthorListQuery)
-@apidoc.response(AuthorSchema, many=True)
+@openapi.query(AuthorListQuery)
+@openapi.response(AuthorSchema, many=True)
 def list_authors(query: dict[str, Any]):
     """List authors."""
     page = paginate(_filtered(query), query, AUTHOR_LIST, "/v1/authors", from_query=True)
@@ -78,15 +65,15 @@ def list_authors(query: dict[str, Any]):
 
 
 @bp.get("/authors/<int:author_id>")
-@apidoc.response(AuthorSchema)
+@openapi.response(AuthorSchema)
 def get_author(author_id: int):
     """Get one author."""
     return catalog_item(author_to_dict(row_or_404(authors, author_id)))
 
 
 @bp.get("/authors/<int:author_id>/books")
-@apidoc.query(AuthorBooksQuery)
-@apidoc.response(BookSchema, many=True)
+@openapi.query(AuthorBooksQuery)
+@openapi.response(BookSchema, many=True)
 def list_author_books(author_id: int, query: dict[str, Any]):
     """List the books of one author, with sort and category filter."""
     if not db.session.execute(select(exists().where(authors.c.id == author_id))).scalar():
@@ -100,10 +87,10 @@ def list_author_books(author_id: int, query: dict[str, Any]):
 
 @bp.post("/authors")
 @admin_required
-@apidoc.body(AuthorSchema)
+@openapi.body(AuthorSchema)
 @idempotent()
-@apidoc.response(AuthorSchema, 201, description="Created", headers=CREATED_HEADERS)
-@apidoc.errors(409)
+@openapi.response(AuthorSchema, 201, description="Created", headers=CREATED_HEADERS)
+@openapi.errors(409)
 def create_author(body: dict[str, Any]):
     """Create an author."""
     return create_resource(Author, body, author_to_dict)
@@ -111,8 +98,8 @@ def create_author(body: dict[str, Any]):
 
 @bp.put("/authors/<int:author_id>")
 @admin_required
-@apidoc.body(AuthorSchema)
-@apidoc.response(AuthorSchema)
+@openapi.body(AuthorSchema)
+@openapi.response(AuthorSchema)
 def replace_author(author_id: int, body: dict[str, Any]):
     """Replace an author (every required field must be present)."""
     return replace_resource(Author, author_id, body, author_schema.fields, author_to_dict)
@@ -120,8 +107,8 @@ def replace_author(author_id: int, body: dict[str, Any]):
 
 @bp.patch("/authors/<int:author_id>")
 @admin_required
-@apidoc.body(author_patch_schema, merge_patch=True)
-@apidoc.response(AuthorSchema)
+@openapi.body(author_patch_schema, merge_patch=True)
+@openapi.response(AuthorSchema)
 def update_author(author_id: int, body: dict[str, Any]):
     """Update an author with a JSON merge patch."""
     return update_resource(Author, author_id, body, author_to_dict)
@@ -129,8 +116,8 @@ def update_author(author_id: int, body: dict[str, Any]):
 
 @bp.delete("/authors/<int:author_id>")
 @admin_required
-@apidoc.response(None, 204, description="Deleted")
-@apidoc.errors(409)
+@openapi.response(None, 204, description="Deleted")
+@openapi.errors(409)
 def delete_author(author_id: int):
     """Delete an author; 409 RESOURCE_IN_USE while they have books."""
     return delete_resource(Author, author_id, author_to_dict)

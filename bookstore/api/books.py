@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint
 from sqlalchemy import Select, bindparam, exists, func, literal_column, or_, select
 
-from bookstore import apidoc
+from bookstore import openapi
 from bookstore.api.resource import (
     CREATED_HEADERS,
     catalog_cache_control,
@@ -25,19 +25,20 @@ from bookstore.api.resource import (
 )
 from bookstore.auth import admin_required
 from bookstore.extensions import db
-from bookstore.http import collection_response
 from bookstore.models import Author, Book
 from bookstore.pagination import ListSpec, Page, paginate, parse_fields, select_fields
+from bookstore.schemas.author import author_to_dict
 from bookstore.schemas.book import (
     BookListQuery,
     BookQuery,
     BookSchema,
     book_patch_schema,
     book_schema,
+    book_to_dict,
 )
 from bookstore.services import outbox
 from bookstore.services.idempotency import idempotent
-from bookstore.validation import format_datetime, format_money
+from bookstore.web.responses import collection_response
 
 bp = Blueprint("books", __name__)
 books = Book.__table__
@@ -52,24 +53,6 @@ BOOK_LIST = ListSpec(
     },
     fields=tuple(book_schema.dump_fields),
 )
-
-
-def book_to_dict(row: Any) -> dict[str, Any]:
-    """Fast dump path, equal to ``book_schema.dump`` (a test holds them together)."""
-    return {
-        "id": row.id,
-        "title": row.title,
-        "isbn": row.isbn,
-        "author_id": row.author_id,
-        "category": row.category,
-        "publication_year": row.publication_year,
-        "price": format_money(row.price),
-        "stock": row.stock,
-        "description": row.description,
-        "created_at": format_datetime(row.created_at),
-        "updated_at": format_datetime(row.updated_at),
-        "_links": {"self": f"/v1/books/{row.id}", "author": f"/v1/authors/{row.author_id}"},
-    }
 
 
 class _BookEvents:
@@ -112,8 +95,6 @@ def _filtered(query: dict[str, Any]) -> Select[Any]:
 
 def embed_authors(items: list[dict[str, Any]]) -> None:
     """``include=author``: one query for the whole page, never one per book."""
-    from bookstore.api.authors import author_to_dict
-
     ids = {item["author_id"] for item in items}
     if not ids:
         return
@@ -134,8 +115,8 @@ def book_list_response(page: Page, *, include_author: bool):
 
 
 @bp.get("/books")
-@apidoc.query(BookListQuery)
-@apidoc.response(BookSchema, many=True)
+@openapi.query(BookListQuery)
+@openapi.response(BookSchema, many=True)
 def list_books(query: dict[str, Any]):
     """List books with filters, full-text search, sort and pagination."""
     page = paginate(_filtered(query), query, BOOK_LIST, "/v1/books", from_query=True)
@@ -143,8 +124,8 @@ def list_books(query: dict[str, Any]):
 
 
 @bp.get("/books/<int:book_id>")
-@apidoc.query(BookQuery)
-@apidoc.response(BookSchema)
+@openapi.query(BookQuery)
+@openapi.response(BookSchema)
 def get_book(book_id: int, query: dict[str, Any]):
     """Get one book."""
     item = book_to_dict(row_or_404(books, book_id))
@@ -155,10 +136,10 @@ def get_book(book_id: int, query: dict[str, Any]):
 
 @bp.post("/books")
 @admin_required
-@apidoc.body(BookSchema)
+@openapi.body(BookSchema)
 @idempotent()
-@apidoc.response(BookSchema, 201, description="Created", headers=CREATED_HEADERS)
-@apidoc.errors(409)
+@openapi.response(BookSchema, 201, description="Created", headers=CREATED_HEADERS)
+@openapi.errors(409)
 def create_book(body: dict[str, Any]):
     """Create a book."""
     return create_resource(Book, body, book_to_dict, BOOK_EVENTS)
@@ -166,9 +147,9 @@ def create_book(body: dict[str, Any]):
 
 @bp.put("/books/<int:book_id>")
 @admin_required
-@apidoc.body(BookSchema)
-@apidoc.response(BookSchema)
-@apidoc.errors(409)
+@openapi.body(BookSchema)
+@openapi.response(BookSchema)
+@openapi.errors(409)
 def replace_book(book_id: int, body: dict[str, Any]):
     """Replace a book (every required field must be present)."""
     return replace_resource(Book, book_id, body, book_schema.fields, book_to_dict, BOOK_EVENTS)
@@ -176,9 +157,9 @@ def replace_book(book_id: int, body: dict[str, Any]):
 
 @bp.patch("/books/<int:book_id>")
 @admin_required
-@apidoc.body(book_patch_schema, merge_patch=True)
-@apidoc.response(BookSchema)
-@apidoc.errors(409)
+@openapi.body(book_patch_schema, merge_patch=True)
+@openapi.response(BookSchema)
+@openapi.errors(409)
 def update_book(book_id: int, body: dict[str, Any]):
     """Update a book with a JSON merge patch."""
     return update_resource(Book, book_id, body, book_to_dict, BOOK_EVENTS)
@@ -186,7 +167,7 @@ def update_book(book_id: int, body: dict[str, Any]):
 
 @bp.delete("/books/<int:book_id>")
 @admin_required
-@apidoc.response(None, 204, description="Deleted")
+@openapi.response(None, 204, description="Deleted")
 def delete_book(book_id: int):
     """Delete a book."""
     return delete_resource(Book, book_id, book_to_dict, BOOK_EVENTS)

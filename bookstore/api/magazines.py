@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint
 from sqlalchemy import Select, select
 
-from bookstore import apidoc
+from bookstore import openapi
 from bookstore.api.resource import (
     CREATED_HEADERS,
     catalog_item,
@@ -31,9 +31,9 @@ from bookstore.schemas.magazine import (
     MagazineSchema,
     magazine_patch_schema,
     magazine_schema,
+    magazine_to_dict,
 )
 from bookstore.services.idempotency import idempotent
-from bookstore.validation import format_datetime, format_money
 
 bp = Blueprint("magazines", __name__)
 magazines = Magazine.__table__
@@ -49,24 +49,6 @@ MAGAZINE_LIST = ListSpec(
 )
 
 
-def magazine_to_dict(row: Any) -> dict[str, Any]:
-    """Fast dump path, equal to ``magazine_schema.dump`` (a test holds them together)."""
-    return {
-        "id": row.id,
-        "title": row.title,
-        "issn": row.issn,
-        "publisher": row.publisher,
-        "issue_number": row.issue_number,
-        "publication_date": row.publication_date.isoformat(),
-        "category": row.category,
-        "price": format_money(row.price),
-        "stock": row.stock,
-        "created_at": format_datetime(row.created_at),
-        "updated_at": format_datetime(row.updated_at),
-        "_links": {"self": f"/v1/magazines/{row.id}"},
-    }
-
-
 def _filtered(query: dict[str, Any]) -> Select[Any]:
     stmt = where_equal(select(magazines), magazines, query, ("category", "issn", "publisher"))
     stmt = where_between(stmt, magazines.c.price, query, "min_price", "max_price")
@@ -78,8 +60,8 @@ def _filtered(query: dict[str, Any]) -> Select[Any]:
 
 
 @bp.get("/magazines")
-@apidoc.query(MagazineListQuery)
-@apidoc.response(MagazineSchema, many=True)
+@openapi.query(MagazineListQuery)
+@openapi.response(MagazineSchema, many=True)
 def list_magazines(query: dict[str, Any]):
     """List magazine issues with filters, search, sort and pagination.
 
@@ -92,8 +74,8 @@ def list_magazines(query: dict[str, Any]):
 
 
 @bp.get("/magazines/<int:magazine_id>")
-@apidoc.query(FieldsQuery)
-@apidoc.response(MagazineSchema)
+@openapi.query(FieldsQuery)
+@openapi.response(MagazineSchema)
 def get_magazine(magazine_id: int, query: dict[str, Any]):
     """Get one magazine issue."""
     item = magazine_to_dict(row_or_404(magazines, magazine_id))
@@ -102,10 +84,10 @@ def get_magazine(magazine_id: int, query: dict[str, Any]):
 
 @bp.post("/magazines")
 @admin_required
-@apidoc.body(MagazineSchema)
+@openapi.body(MagazineSchema)
 @idempotent()
-@apidoc.response(MagazineSchema, 201, description="Created", headers=CREATED_HEADERS)
-@apidoc.errors(409)
+@openapi.response(MagazineSchema, 201, description="Created", headers=CREATED_HEADERS)
+@openapi.errors(409)
 def create_magazine(body: dict[str, Any]):
     """Create a magazine issue.
 
@@ -117,9 +99,9 @@ def create_magazine(body: dict[str, Any]):
 
 @bp.put("/magazines/<int:magazine_id>")
 @admin_required
-@apidoc.body(MagazineSchema)
-@apidoc.response(MagazineSchema)
-@apidoc.errors(409)
+@openapi.body(MagazineSchema)
+@openapi.response(MagazineSchema)
+@openapi.errors(409)
 def replace_magazine(magazine_id: int, body: dict[str, Any]):
     """Replace a magazine issue (every required field must be present).
 
@@ -130,9 +112,9 @@ def replace_magazine(magazine_id: int, body: dict[str, Any]):
 
 @bp.patch("/magazines/<int:magazine_id>")
 @admin_required
-@apidoc.body(magazine_patch_schema, merge_patch=True)
-@apidoc.response(MagazineSchema)
-@apidoc.errors(409)
+@openapi.body(magazine_patch_schema, merge_patch=True)
+@openapi.response(MagazineSchema)
+@openapi.errors(409)
 def update_magazine(magazine_id: int, body: dict[str, Any]):
     """Update a magazine issue with a JSON merge patch.
 
@@ -143,7 +125,7 @@ def update_magazine(magazine_id: int, body: dict[str, Any]):
 
 @bp.delete("/magazines/<int:magazine_id>")
 @admin_required
-@apidoc.response(None, 204, description="Deleted")
+@openapi.response(None, 204, description="Deleted")
 def delete_magazine(magazine_id: int):
     """Delete a magazine issue."""
     return delete_resource(Magazine, magazine_id, magazine_to_dict)

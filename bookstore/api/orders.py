@@ -11,17 +11,16 @@ from typing import Any
 from flask import Blueprint
 from sqlalchemy import Select, select
 
-from bookstore import apidoc
+from bookstore import openapi
 from bookstore.auth import Identity, auth_required, current_identity
-from bookstore.errors import Forbidden, NotFound
+from bookstore.exceptions import Forbidden, NotFound
 from bookstore.extensions import db
-from bookstore.http import collection_response, resource_response
 from bookstore.models import Order, OrderItem
 from bookstore.pagination import ListSpec, paginate, select_fields
-from bookstore.schemas.order import OrderListQuery, OrderSchema, order_create_schema
+from bookstore.schemas.order import OrderListQuery, OrderSchema, order_create_schema, order_to_dict
 from bookstore.services import orders as service
 from bookstore.services.idempotency import REPLAYED_HEADER, idempotent
-from bookstore.validation import format_datetime, format_money
+from bookstore.web.responses import collection_response, resource_response
 
 bp = Blueprint("orders", __name__)
 orders = Order.__table__
@@ -47,43 +46,8 @@ ORDER_LIST = ListSpec(
 REPLAY_HEADERS = {REPLAYED_HEADER: "string"}
 
 
-def line_to_dict(row: Any) -> dict[str, Any]:
-    links = {"book": f"/v1/books/{row.book_id}"} if row.book_id is not None else {}
-    return {
-        "book_id": row.book_id,
-        "title": row.title,
-        "isbn": row.isbn,
-        "unit_price": format_money(row.unit_price),
-        "quantity": row.quantity,
-        "subtotal": format_money(row.unit_price * row.quantity),
-        "_links": links,
-    }
-
-
-def order_to_dict(order: Any, lines: list[Any], identity: Identity | None) -> dict[str, Any]:
-    """An order row (Core or ORM) and its lines; ``_links`` depend on who is asking.
-
-    With no caller (a webhook event) the links hold only ``self``.
-    """
-    self_url = f"/v1/orders/{order.id}"
-    links = {"self": self_url}
-    actions = service.available_actions(order.status, order.user_id, identity) if identity else []
-    for action in actions:
-        links[action] = f"{self_url}/{action}"
-    return {
-        "id": order.id,
-        "user_id": order.user_id,
-        "status": order.status,
-        "total": format_money(order.total),
-        "items": [line_to_dict(line) for line in lines],
-        "shipping_address": order.shipping_address,
-        "created_at": format_datetime(order.created_at),
-        "updated_at": format_datetime(order.updated_at),
-        "paid_at": format_datetime(order.paid_at),
-        "shipped_at": format_datetime(order.shipped_at),
-        "cancelled_at": format_datetime(order.cancelled_at),
-        "_links": links,
-    }
+def _actions(order: Any, identity: Identity) -> list[str]:
+    return service.available_actions(order.status, order.user_id, identity)
 
 
 def _visible(stmt: Select[Any], identity: Identity) -> Select[Any]:
@@ -110,8 +74,8 @@ def _filtered(query: dict[str, Any], identity: Identity) -> Select[Any]:
 
 @bp.get("/orders")
 @auth_required()
-@apidoc.query(OrderListQuery)
-@apidoc.response(OrderSchema, many=True)
+@openapi.query(OrderListQuery)
+@openapi.response(OrderSchema, many=True)
 def list_orders(query: dict[str, Any]):
     """List orders: a customer's own, or every order for an admin.
 
@@ -124,14 +88,15 @@ def list_orders(query: dict[str, Any]):
     page = paginate(_filtered(query, identity), query, ORDER_LIST, "/v1/orders")
     lines = service.order_lines([row.id for row in page.rows])
     items = [
-        select_fields(order_to_dict(row, lines[row.id], identity), page.fields) for row in page.rows
+        select_fields(order_to_dict(row, lines[row.id], _actions(row, identity)), page.fields)
+        for row in page.rows
     ]
     return collection_response(items, page.pagination, page.links)
 
 
 @bp.get("/orders/<int:order_id>")
 @auth_required()
-@apidoc.response(OrderSchema)
+@openapi.response(OrderSchema)
 def get_order(order_id: int):
     """Get one order (its owner or an admin; anyone else gets 404)."""
     identity = current_identity()
@@ -141,17 +106,17 @@ def get_order(order_id: int):
     if order is None:
         raise NotFound()
     lines = service.order_lines([order_id])[order_id]
-    return resource_response(order_to_dict(order, lines, identity))
+    return resource_response(order_to_dict(order, lines, _actions(order, identity)))
 
 
 @bp.post("/orders")
 @auth_required("customer")
-@apidoc.body(order_create_schema)
+@openapi.body(order_create_schema)
 @idempotent(required=True)
-@apidoc.response(
+@openapi.response(
     OrderSchema, 201, description="Created", headers={"Location": "string", **REPLAY_HEADERS}
 )
-@apidoc.errors(409)
+@openapi.errors(409)
 def create_order(body: dict[str, Any]):
     """Place an order, reserving its stock (customers; `Idempotency-Key` required).
 
@@ -163,20 +128,20 @@ def create_order(body: dict[str, Any]):
     """
     identity = current_identity()
     order = service.place_order(identity.user_id, body["items"], body["shipping_address"])
-    data = order_to_dict(order, order.items, identity)
+    data = order_to_dict(order, order.items, _actions(order, identity))
     return resource_response(data, status=201, location=data["_links"]["self"])
 
 
 def _action_response(result: tuple[Any, list[Any]]):
     order, lines = result
-    return resource_response(order_to_dict(order, lines, current_identity()))
+    return resource_response(order_to_dict(order, lines, _actions(order, current_identity())))
 
 
 @bp.post("/orders/<int:order_id>/pay")
 @auth_required()
 @idempotent()
-@apidoc.response(OrderSchema, headers=REPLAY_HEADERS)
-@apidoc.errors(409)
+@openapi.response(OrderSchema, headers=REPLAY_HEADERS)
+@openapi.errors(409)
 def pay_order(order_id: int):
     """Pay for a pending order (simulated payment; the customer who placed it only).
 
@@ -189,8 +154,8 @@ def pay_order(order_id: int):
 @bp.post("/orders/<int:order_id>/cancel")
 @auth_required()
 @idempotent()
-@apidoc.response(OrderSchema, headers=REPLAY_HEADERS)
-@apidoc.errors(409)
+@openapi.response(OrderSchema, headers=REPLAY_HEADERS)
+@openapi.errors(409)
 def cancel_order(order_id: int):
     """Cancel an order that has not shipped, returning its copies to stock.
 
@@ -203,8 +168,8 @@ def cancel_order(order_id: int):
 @bp.post("/orders/<int:order_id>/ship")
 @auth_required()
 @idempotent()
-@apidoc.response(OrderSchema, headers=REPLAY_HEADERS)
-@apidoc.errors(409)
+@openapi.response(OrderSchema, headers=REPLAY_HEADERS)
+@openapi.errors(409)
 def ship_order(order_id: int):
     """Ship a paid order (admins only).
 

@@ -12,19 +12,19 @@ from typing import Any, Protocol, TypeVar
 from flask import Response, current_app
 from sqlalchemy import ColumnElement, Select, Table, bindparam, literal_column, or_, select
 
-from bookstore.errors import NotFound, PreconditionFailed
+from bookstore.db.reads import FastSelect
+from bookstore.exceptions import NotFound, PreconditionFailed
 from bookstore.extensions import db
-from bookstore.fastdb import FastSelect
-from bookstore.http import (
+from bookstore.pagination import Page, select_fields
+from bookstore.services import transaction
+from bookstore.services.idempotency import REPLAYED_HEADER
+from bookstore.web.responses import (
     collection_response,
     etag_for,
     if_match_satisfied,
     no_content,
     resource_response,
 )
-from bookstore.pagination import Page, select_fields
-from bookstore.services import transaction
-from bookstore.services.idempotency import REPLAYED_HEADER
 
 M = TypeVar("M")
 # Documented on every catalog 201: where the new resource lives, and whether it is a replay.

@@ -9,9 +9,9 @@ from marshmallow import Schema, fields
 from marshmallow.validate import OneOf
 from sqlalchemy import text
 
-from bookstore import apidoc
+from bookstore import openapi
 from bookstore.extensions import db
-from bookstore.http import JSON_TYPE, Response, dumps, resource_response
+from bookstore.web.responses import JSON_TYPE, Response, dumps, resource_response
 
 bp = Blueprint("root", __name__)
 COLLECTIONS = ("authors", "books", "magazines", "orders", "users", "webhooks")
@@ -39,7 +39,7 @@ class HealthSchema(Schema):
 
 
 @bp.get("/v1")
-@apidoc.response(RootSchema)
+@openapi.response(RootSchema)
 def api_root():
     """List links to every collection."""
     links = {"self": "/v1", "openapi": "/openapi.json", "docs": "/docs"}
@@ -70,14 +70,14 @@ def _health(status: int, body: dict[str, object]) -> Response:
 
 
 @bp.get("/health/live")
-@apidoc.response(HealthSchema, description="The process is up", bare=True)
+@openapi.response(HealthSchema, description="The process is up", bare=True)
 def live():
     """Report that the process is up."""
     return _health(200, {"status": "ok"})
 
 
 @bp.get("/health/ready")
-@apidoc.response(
+@openapi.response(
     HealthSchema, description="Database and Redis are reachable", bare=True, also=(503,)
 )
 def ready():
@@ -87,13 +87,15 @@ def ready():
     return _health(503 if down else 200, {"status": "down" if down else "ok", "checks": checks})
 
 
-@bp.get("/openapi.json")
-@apidoc.hidden
-def openapi():
+@bp.get("/openapi.json", endpoint="openapi")
+@openapi.hidden
+def openapi_document():
     """The OpenAPI 3 document, generated from the routes and schemas."""
     cached = current_app.extensions.get("bookstore_openapi")
     if cached is None:
-        cached = current_app.extensions["bookstore_openapi"] = dumps(apidoc.build_spec(current_app))
+        cached = current_app.extensions["bookstore_openapi"] = dumps(
+            openapi.build_spec(current_app)
+        )
     response = Response(cached, content_type=JSON_TYPE)
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
@@ -110,7 +112,7 @@ DOCS_HTML = """<!doctype html>
 
 
 @bp.get("/docs")
-@apidoc.hidden
+@openapi.hidden
 def docs():
     """Interactive API documentation (Swagger UI, served locally)."""
     response = Response(DOCS_HTML, content_type="text/html; charset=utf-8")
@@ -122,7 +124,7 @@ def docs():
 
 
 @bp.get("/docs/assets/<path:filename>")
-@apidoc.hidden
+@openapi.hidden
 def docs_assets(filename: str):
     """Swagger UI's static files from the swagger-ui-bundle package."""
     import swagger_ui_bundle

@@ -7,13 +7,12 @@ from typing import Any
 from flask import Blueprint
 from sqlalchemy import select
 
-from bookstore import apidoc
+from bookstore import openapi
 from bookstore.api.resource import escape_like, locked_for_write
 from bookstore.auth import admin_required, auth_required, current_identity
 from bookstore.auth.tokens import Identity
-from bookstore.errors import NotFound, Unauthorized
+from bookstore.exceptions import NotFound, Unauthorized
 from bookstore.extensions import db
-from bookstore.http import collection_response, resource_response
 from bookstore.models import User
 from bookstore.pagination import ListSpec, paginate, select_fields
 from bookstore.schemas.user import (
@@ -22,9 +21,10 @@ from bookstore.schemas.user import (
     admin_user_patch_schema,
     profile_patch_schema,
     user_schema,
+    user_to_dict,
 )
 from bookstore.services import accounts
-from bookstore.validation import format_datetime
+from bookstore.web.responses import collection_response, resource_response
 
 bp = Blueprint("users", __name__)
 users = User.__table__
@@ -44,20 +44,6 @@ USER_LIST = ListSpec(
 )
 
 
-def user_to_dict(row: Any) -> dict[str, Any]:
-    """Fast dump path, equal to ``user_schema.dump`` (a test holds them together)."""
-    return {
-        "id": row.id,
-        "email": row.email,
-        "name": row.name,
-        "role": row.role,
-        "active": row.active,
-        "created_at": format_datetime(row.created_at),
-        "updated_at": format_datetime(row.updated_at),
-        "_links": {"self": f"/v1/users/{row.id}"},
-    }
-
-
 def _identity() -> Identity:
     identity = current_identity()
     assert identity is not None  # auth_required ran first
@@ -66,7 +52,7 @@ def _identity() -> Identity:
 
 @bp.get("/users/me")
 @auth_required()
-@apidoc.response(UserSchema)
+@openapi.response(UserSchema)
 def get_me():
     """Get the caller's own account."""
     row = db.session.execute(select(*COLUMNS).where(users.c.id == _identity().user_id)).first()
@@ -77,9 +63,9 @@ def get_me():
 
 @bp.patch("/users/me")
 @auth_required()
-@apidoc.body(profile_patch_schema, merge_patch=True)
-@apidoc.response(UserSchema)
-@apidoc.errors(409)
+@openapi.body(profile_patch_schema, merge_patch=True)
+@openapi.response(UserSchema)
+@openapi.errors(409)
 def update_me(body: dict[str, Any]):
     """Update the caller's own account (name, email, password) with a JSON merge patch.
 
@@ -96,8 +82,8 @@ def update_me(body: dict[str, Any]):
 
 @bp.get("/users")
 @admin_required
-@apidoc.query(UserListQuery)
-@apidoc.response(UserSchema, many=True)
+@openapi.query(UserListQuery)
+@openapi.response(UserSchema, many=True)
 def list_users(query: dict[str, Any]):
     """List accounts (admin), filtered by `role`, `active` and `email` (substring)."""
     stmt = select(*COLUMNS)
@@ -115,7 +101,7 @@ def list_users(query: dict[str, Any]):
 
 @bp.get("/users/<int:user_id>")
 @admin_required
-@apidoc.response(UserSchema)
+@openapi.response(UserSchema)
 def get_user(user_id: int):
     """Get one account (admin)."""
     row = db.session.execute(select(*COLUMNS).where(users.c.id == user_id)).first()
@@ -126,8 +112,8 @@ def get_user(user_id: int):
 
 @bp.patch("/users/<int:user_id>")
 @admin_required
-@apidoc.body(admin_user_patch_schema, merge_patch=True)
-@apidoc.response(UserSchema)
+@openapi.body(admin_user_patch_schema, merge_patch=True)
+@openapi.response(UserSchema)
 def update_user(user_id: int, body: dict[str, Any]):
     """Change an account's role or active flag (admin).
 

@@ -8,18 +8,23 @@ import orjson
 from flask import Blueprint
 from sqlalchemy import exists, select
 
-from bookstore import apidoc
+from bookstore import openapi
 from bookstore.api.resource import row_or_404
 from bookstore.auth import admin_required
-from bookstore.errors import Conflict, NotFound
+from bookstore.exceptions import Conflict, NotFound
 from bookstore.extensions import db
-from bookstore.http import collection_response, resource_response
 from bookstore.models import DeliveryAttempt, WebhookDelivery, WebhookEvent, WebhookSubscription
 from bookstore.models.base import utcnow
 from bookstore.pagination import ListSpec, paginate, select_fields
-from bookstore.schemas.webhook import DeliveryDetailSchema, DeliveryListQuery, DeliverySchema
+from bookstore.schemas.webhook import (
+    DeliveryDetailSchema,
+    DeliveryListQuery,
+    DeliverySchema,
+    attempt_to_dict,
+    delivery_to_dict,
+)
 from bookstore.services import outbox
-from bookstore.validation import format_datetime
+from bookstore.web.responses import collection_response, resource_response
 
 bp = Blueprint("webhook_deliveries", __name__)
 deliveries = WebhookDelivery.__table__
@@ -32,42 +37,6 @@ DELIVERY_LIST = ListSpec(
     default_sort="-id",
 )
 SETTLED = ("delivered", "failed")
-
-
-def delivery_to_dict(row: Any, event_type: str | None = None) -> dict[str, Any]:
-    base = f"/v1/webhooks/{row.subscription_id}"
-    return {
-        "id": row.id,
-        "event_id": row.event_id,
-        "event_type": event_type or row.event_type,
-        "status": row.status,
-        "attempt_count": row.attempts,
-        "last_status_code": row.last_status_code,
-        "last_error": row.last_error,
-        "last_duration_ms": row.last_duration_ms,
-        "next_attempt_at": format_datetime(row.next_attempt_at)
-        if row.status == "pending"
-        else None,
-        "created_at": format_datetime(row.created_at),
-        "delivered_at": format_datetime(row.delivered_at),
-        "_links": {
-            "self": f"{base}/deliveries/{row.id}",
-            "webhook": base,
-            "redeliver": f"{base}/deliveries/{row.id}/redeliver",
-        },
-    }
-
-
-def _attempt_to_dict(row: Any) -> dict[str, Any]:
-    return {
-        "attempt": row.attempt_number,
-        "started_at": format_datetime(row.started_at),
-        "finished_at": format_datetime(row.finished_at),
-        "duration_ms": row.duration_ms,
-        "status_code": row.status_code,
-        "error": row.error,
-        "response_body": row.response_body,
-    }
 
 
 def _delivery_row(webhook_id: int, delivery_id: int) -> Any:
@@ -91,8 +60,8 @@ def _ensure_active(webhook_id: int) -> None:
 
 @bp.get("/webhooks/<int:webhook_id>/deliveries")
 @admin_required
-@apidoc.query(DeliveryListQuery)
-@apidoc.response(DeliverySchema, many=True)
+@openapi.query(DeliveryListQuery)
+@openapi.response(DeliverySchema, many=True)
 def list_deliveries(webhook_id: int, query: dict[str, Any]):
     """List a webhook's deliveries, newest first, optionally by status or event type.
 
@@ -118,7 +87,7 @@ def list_deliveries(webhook_id: int, query: dict[str, Any]):
 
 @bp.get("/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>")
 @admin_required
-@apidoc.response(DeliveryDetailSchema)
+@openapi.response(DeliveryDetailSchema)
 def get_delivery(webhook_id: int, delivery_id: int):
     """Get one delivery with the event it sends and every attempt."""
     row = _delivery_row(webhook_id, delivery_id)
@@ -129,14 +98,14 @@ def get_delivery(webhook_id: int, delivery_id: int):
     )
     data = delivery_to_dict(row)
     data["event"] = orjson.loads(row.payload)
-    data["attempts"] = [_attempt_to_dict(attempt) for attempt in log]
+    data["attempts"] = [attempt_to_dict(attempt) for attempt in log]
     return resource_response(data)
 
 
 @bp.post("/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/redeliver")
 @admin_required
-@apidoc.response(DeliverySchema, 202, description="Queued", headers={"Location": "string"})
-@apidoc.errors(409)
+@openapi.response(DeliverySchema, 202, description="Queued", headers={"Location": "string"})
+@openapi.errors(409)
 def redeliver(webhook_id: int, delivery_id: int):
     """Queue the same event again to this webhook as a new delivery, due now.
 
@@ -164,8 +133,8 @@ def redeliver(webhook_id: int, delivery_id: int):
 
 @bp.post("/webhooks/<int:webhook_id>/ping")
 @admin_required
-@apidoc.response(DeliverySchema, 202, description="Queued", headers={"Location": "string"})
-@apidoc.errors(409)
+@openapi.response(DeliverySchema, 202, description="Queued", headers={"Location": "string"})
+@openapi.errors(409)
 def ping_webhook(webhook_id: int):
     """Queue a `ping` event to this webhook only (409 if it is inactive).
 

@@ -7,12 +7,11 @@ from typing import Any
 from flask import Blueprint, current_app
 from sqlalchemy import select
 
-from bookstore import apidoc
+from bookstore import openapi
 from bookstore.api.resource import assign, locked_for_write, row_or_404
 from bookstore.auth import admin_required
-from bookstore.errors import BadRequest
+from bookstore.exceptions import BadRequest
 from bookstore.extensions import db
-from bookstore.http import collection_response, no_content, resource_response
 from bookstore.models import WebhookSubscription
 from bookstore.pagination import ListSpec, paginate, select_fields
 from bookstore.schemas.webhook import (
@@ -21,10 +20,11 @@ from bookstore.schemas.webhook import (
     WebhookSecretSchema,
     webhook_patch_schema,
     webhook_schema,
+    webhook_to_dict,
 )
 from bookstore.services.webhooks.signing import encrypt_secret, new_secret
 from bookstore.services.webhooks.urls import UnsafeURL, check_url
-from bookstore.validation import format_datetime
+from bookstore.web.responses import collection_response, no_content, resource_response
 
 bp = Blueprint("webhooks", __name__)
 subscriptions = WebhookSubscription.__table__
@@ -32,26 +32,6 @@ WEBHOOK_LIST = ListSpec(
     sortable={"id": subscriptions.c.id, "created_at": subscriptions.c.created_at},
     fields=tuple(webhook_schema.dump_fields),
 )
-
-
-def webhook_to_dict(row: Any) -> dict[str, Any]:
-    base = f"/v1/webhooks/{row.id}"
-    return {
-        "id": row.id,
-        "url": row.url,
-        "event_types": list(row.event_types),
-        "active": row.active,
-        "description": row.description,
-        "disabled_reason": row.disabled_reason,
-        "created_at": format_datetime(row.created_at),
-        "updated_at": format_datetime(row.updated_at),
-        "_links": {
-            "self": base,
-            "deliveries": f"{base}/deliveries",
-            "ping": f"{base}/ping",
-            "rotate_secret": f"{base}/rotate-secret",
-        },
-    }
 
 
 def check_receiver_url(url: str) -> None:
@@ -70,8 +50,8 @@ def check_receiver_url(url: str) -> None:
 
 @bp.get("/webhooks")
 @admin_required
-@apidoc.query(WebhookListQuery)
-@apidoc.response(WebhookSchema, many=True)
+@openapi.query(WebhookListQuery)
+@openapi.response(WebhookSchema, many=True)
 def list_webhooks(query: dict[str, Any]):
     """List webhook subscriptions."""
     stmt = select(subscriptions)
@@ -84,8 +64,8 @@ def list_webhooks(query: dict[str, Any]):
 
 @bp.post("/webhooks")
 @admin_required
-@apidoc.body(WebhookSchema)
-@apidoc.response(WebhookSecretSchema, 201, description="Created", headers={"Location": "string"})
+@openapi.body(WebhookSchema)
+@openapi.response(WebhookSecretSchema, 201, description="Created", headers={"Location": "string"})
 def create_webhook(body: dict[str, Any]):
     """Subscribe a URL to events; the reply shows the signing secret, once.
 
@@ -107,7 +87,7 @@ def create_webhook(body: dict[str, Any]):
 
 @bp.get("/webhooks/<int:webhook_id>")
 @admin_required
-@apidoc.response(WebhookSchema)
+@openapi.response(WebhookSchema)
 def get_webhook(webhook_id: int):
     """Get one webhook subscription (never its secret)."""
     return resource_response(webhook_to_dict(row_or_404(subscriptions, webhook_id)))
@@ -115,8 +95,8 @@ def get_webhook(webhook_id: int):
 
 @bp.patch("/webhooks/<int:webhook_id>")
 @admin_required
-@apidoc.body(webhook_patch_schema, merge_patch=True)
-@apidoc.response(WebhookSchema)
+@openapi.body(webhook_patch_schema, merge_patch=True)
+@openapi.response(WebhookSchema)
 def update_webhook(webhook_id: int, body: dict[str, Any]):
     """Update a webhook subscription with a JSON merge patch.
 
@@ -135,7 +115,7 @@ def update_webhook(webhook_id: int, body: dict[str, Any]):
 
 @bp.delete("/webhooks/<int:webhook_id>")
 @admin_required
-@apidoc.response(None, 204, description="Deleted")
+@openapi.response(None, 204, description="Deleted")
 def delete_webhook(webhook_id: int):
     """Delete a webhook subscription with its deliveries and their attempt log."""
     webhook = locked_for_write(WebhookSubscription, webhook_id, webhook_to_dict)
@@ -146,8 +126,8 @@ def delete_webhook(webhook_id: int):
 
 @bp.post("/webhooks/<int:webhook_id>/rotate-secret")
 @admin_required
-@apidoc.response(WebhookSecretSchema, description="The new secret, shown once")
-@apidoc.errors(412)
+@openapi.response(WebhookSecretSchema, description="The new secret, shown once")
+@openapi.errors(412)
 def rotate_webhook_secret(webhook_id: int):
     """Replace the signing secret; the reply shows the new one, once.
 

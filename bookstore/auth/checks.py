@@ -15,11 +15,11 @@ import redis
 from flask import current_app
 from sqlalchemy import exists, select
 
-from bookstore.auth.revocation import jti_key, session_key, version_key
 from bookstore.auth.tokens import Identity
-from bookstore.errors import Unauthorized
+from bookstore.exceptions import Unauthorized
 from bookstore.extensions import db, redis_client
 from bookstore.models import RefreshToken, RevokedToken, User
+from bookstore.redis.revocation import jti_key, session_key, version_key
 
 log = logging.getLogger("bookstore.auth")
 REDIS_BACKOFF_SECONDS = 5.0

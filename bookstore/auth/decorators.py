@@ -6,10 +6,10 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from bookstore import apidoc
+from bookstore import openapi
 from bookstore.auth.tokens import Identity, identity_from_access_token
-from bookstore.errors import Forbidden, Unauthorized
-from bookstore.http import current_request
+from bookstore.exceptions import Forbidden, Unauthorized
+from bookstore.web.requests import current_request
 
 F = Callable[..., Any]
 IDENTITY_KEY = "bookstore.identity"
@@ -75,7 +75,7 @@ def auth_required(role: str | None = None) -> Callable[[F], F]:
                 raise Forbidden()
             return view(*args, **kwargs)
 
-        return apidoc.security("required")(wrapper)
+        return openapi.security("required")(wrapper)
 
     return decorator
 

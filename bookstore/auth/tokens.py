@@ -18,7 +18,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from flask import Flask, current_app
 
-from bookstore.errors import Unauthorized
+from bookstore.exceptions import Unauthorized
 
 REQUIRED_CLAIMS = ["sub", "role", "jti", "iat", "exp", "iss", "aud", "type"]
 # Our own claims are required too: a token without them was not issued by this service.

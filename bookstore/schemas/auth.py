@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from bookstore.schemas.fields import Text
 from bookstore.schemas.user import Email, Password
-from bookstore.validation import Text
 
 TOKEN_MAX = 4096
 

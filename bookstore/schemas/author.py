@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields, validate, validates_schema
 
-from bookstore.pagination import ListQuery
-from bookstore.schemas.common import ResourceLinks, ensure_range
-from bookstore.validation import Text, UTCDateTime, not_in_future_year
+from bookstore.schemas.common import ListQuery, ResourceLinks, ensure_range
+from bookstore.schemas.fields import Text, UTCDateTime, not_in_future_year
+from bookstore.schemas.formatting import format_datetime
 
 
 class AuthorSchema(Schema):
@@ -46,3 +48,16 @@ class AuthorListQuery(ListQuery):
 
 author_schema = AuthorSchema()
 author_patch_schema = AuthorPatchSchema(partial=True)
+
+
+def author_to_dict(row: Any) -> dict[str, Any]:
+    """Fast dump path, equal to ``author_schema.dump`` (a test holds them together)."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "bio": row.bio,
+        "birth_year": row.birth_year,
+        "created_at": format_datetime(row.created_at),
+        "updated_at": format_datetime(row.updated_at),
+        "_links": {"self": f"/v1/authors/{row.id}"},
+    }

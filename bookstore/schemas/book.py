@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields, validate, validates_schema
 
-from bookstore.pagination import ListQuery
 from bookstore.schemas.author import AuthorSchema
-from bookstore.schemas.common import FieldsQuery, ensure_range, include_field, non_negative_int
-from bookstore.validation import ISBN, Money, Text, UTCDateTime, not_in_future_year
+from bookstore.schemas.common import (
+    FieldsQuery,
+    ListQuery,
+    ensure_range,
+    include_field,
+    non_negative_int,
+)
+from bookstore.schemas.fields import ISBN, Money, Text, UTCDateTime, not_in_future_year
+from bookstore.schemas.formatting import format_datetime, format_money
 
 YEAR = [validate.Range(1400, 9999), not_in_future_year]
 
@@ -75,3 +83,21 @@ class AuthorBooksQuery(ListQuery):
 
 book_schema = BookSchema()
 book_patch_schema = BookPatchSchema(partial=True)
+
+
+def book_to_dict(row: Any) -> dict[str, Any]:
+    """Fast dump path, equal to ``book_schema.dump`` (a test holds them together)."""
+    return {
+        "id": row.id,
+        "title": row.title,
+        "isbn": row.isbn,
+        "author_id": row.author_id,
+        "category": row.category,
+        "publication_year": row.publication_year,
+        "price": format_money(row.price),
+        "stock": row.stock,
+        "description": row.description,
+        "created_at": format_datetime(row.created_at),
+        "updated_at": format_datetime(row.updated_at),
+        "_links": {"self": f"/v1/books/{row.id}", "author": f"/v1/authors/{row.author_id}"},
+    }

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields, validate, validates_schema
 
-from bookstore.pagination import ListQuery
-from bookstore.schemas.common import ResourceLinks, ensure_range, non_negative_int
-from bookstore.validation import ISSN, Money, Text, UTCDateTime, not_in_future_date
+from bookstore.schemas.common import ListQuery, ResourceLinks, ensure_range, non_negative_int
+from bookstore.schemas.fields import ISSN, Money, Text, UTCDateTime, not_in_future_date
+from bookstore.schemas.formatting import format_datetime, format_money
 
 ISSUE_NUMBER = validate.Range(1, 2_147_483_647)
 
@@ -59,3 +61,21 @@ class MagazineListQuery(ListQuery):
 
 magazine_schema = MagazineSchema()
 magazine_patch_schema = MagazinePatchSchema(partial=True)
+
+
+def magazine_to_dict(row: Any) -> dict[str, Any]:
+    """Fast dump path, equal to ``magazine_schema.dump`` (a test holds them together)."""
+    return {
+        "id": row.id,
+        "title": row.title,
+        "issn": row.issn,
+        "publisher": row.publisher,
+        "issue_number": row.issue_number,
+        "publication_date": row.publication_date.isoformat(),
+        "category": row.category,
+        "price": format_money(row.price),
+        "stock": row.stock,
+        "created_at": format_datetime(row.created_at),
+        "updated_at": format_datetime(row.updated_at),
+        "_links": {"self": f"/v1/magazines/{row.id}"},
+    }

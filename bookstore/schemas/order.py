@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from bookstore.models.order import STATUSES
-from bookstore.pagination import ListQuery
-from bookstore.schemas.common import ensure_range
+from bookstore.schemas.common import ListQuery, ensure_range
 from bookstore.schemas.countries import COUNTRY_CODES
-from bookstore.validation import Money, Msg, Text, UTCDateTime, fail
+from bookstore.schemas.fields import Money, Msg, Text, UTCDateTime, fail
+from bookstore.schemas.formatting import format_datetime, format_money
 
 MAX_LINES = 50
 MAX_QUANTITY = 100
@@ -168,3 +169,40 @@ class OrderListQuery(ListQuery):
 
 
 order_create_schema = OrderCreateSchema()
+
+
+def line_to_dict(row: Any) -> dict[str, Any]:
+    links = {"book": f"/v1/books/{row.book_id}"} if row.book_id is not None else {}
+    return {
+        "book_id": row.book_id,
+        "title": row.title,
+        "isbn": row.isbn,
+        "unit_price": format_money(row.unit_price),
+        "quantity": row.quantity,
+        "subtotal": format_money(row.unit_price * row.quantity),
+        "_links": links,
+    }
+
+
+def order_to_dict(order: Any, lines: Iterable[Any], actions: Iterable[str] = ()) -> dict[str, Any]:
+    """An order row (Core or ORM) and its lines; ``actions`` (what the caller may do next)
+    become ``_links``. Without them (a webhook event) the links hold only ``self``.
+    """
+    self_url = f"/v1/orders/{order.id}"
+    links = {"self": self_url}
+    for action in actions:
+        links[action] = f"{self_url}/{action}"
+    return {
+        "id": order.id,
+        "user_id": order.user_id,
+        "status": order.status,
+        "total": format_money(order.total),
+        "items": [line_to_dict(line) for line in lines],
+        "shipping_address": order.shipping_address,
+        "created_at": format_datetime(order.created_at),
+        "updated_at": format_datetime(order.updated_at),
+        "paid_at": format_datetime(order.paid_at),
+        "shipped_at": format_datetime(order.shipped_at),
+        "cancelled_at": format_datetime(order.cancelled_at),
+        "_links": links,
+    }

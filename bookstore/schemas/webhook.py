@@ -7,8 +7,9 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from bookstore.models.webhook import DELIVERY_STATUSES, EVENT_TYPES
-from bookstore.pagination import ListQuery
-from bookstore.validation import Text, UTCDateTime, fail
+from bookstore.schemas.common import ListQuery
+from bookstore.schemas.fields import Text, UTCDateTime, fail
+from bookstore.schemas.formatting import format_datetime
 
 PING = "ping"
 
@@ -141,3 +142,59 @@ class DeliveryListQuery(ListQuery):
 
 webhook_schema = WebhookSchema()
 webhook_patch_schema = WebhookPatchSchema(partial=True)
+
+
+def webhook_to_dict(row: Any) -> dict[str, Any]:
+    base = f"/v1/webhooks/{row.id}"
+    return {
+        "id": row.id,
+        "url": row.url,
+        "event_types": list(row.event_types),
+        "active": row.active,
+        "description": row.description,
+        "disabled_reason": row.disabled_reason,
+        "created_at": format_datetime(row.created_at),
+        "updated_at": format_datetime(row.updated_at),
+        "_links": {
+            "self": base,
+            "deliveries": f"{base}/deliveries",
+            "ping": f"{base}/ping",
+            "rotate_secret": f"{base}/rotate-secret",
+        },
+    }
+
+
+def delivery_to_dict(row: Any, event_type: str | None = None) -> dict[str, Any]:
+    base = f"/v1/webhooks/{row.subscription_id}"
+    return {
+        "id": row.id,
+        "event_id": row.event_id,
+        "event_type": event_type or row.event_type,
+        "status": row.status,
+        "attempt_count": row.attempts,
+        "last_status_code": row.last_status_code,
+        "last_error": row.last_error,
+        "last_duration_ms": row.last_duration_ms,
+        "next_attempt_at": format_datetime(row.next_attempt_at)
+        if row.status == "pending"
+        else None,
+        "created_at": format_datetime(row.created_at),
+        "delivered_at": format_datetime(row.delivered_at),
+        "_links": {
+            "self": f"{base}/deliveries/{row.id}",
+            "webhook": base,
+            "redeliver": f"{base}/deliveries/{row.id}/redeliver",
+        },
+    }
+
+
+def attempt_to_dict(row: Any) -> dict[str, Any]:
+    return {
+        "attempt": row.attempt_number,
+        "started_at": format_datetime(row.started_at),
+        "finished_at": format_datetime(row.finished_at),
+        "duration_ms": row.duration_ms,
+        "status_code": row.status_code,
+        "error": row.error,
+        "response_body": row.response_body,
+    }

@@ -32,14 +32,15 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from bookstore import apidoc
+from bookstore import openapi
 from bookstore.auth import current_identity
-from bookstore.errors import APIError, BadRequest, Conflict, UnprocessableEntity, render
+from bookstore.exceptions import APIError, BadRequest, Conflict, UnprocessableEntity
 from bookstore.extensions import db
-from bookstore.http import Response
 from bookstore.models import IdempotencyKey
 from bookstore.models.base import utcnow
 from bookstore.services import transaction
+from bookstore.web.errors import render
+from bookstore.web.responses import Response
 
 F = Callable[..., Any]
 KEY_HEADER = "Idempotency-Key"
@@ -71,7 +72,7 @@ def idempotent(*, required: bool = False) -> Callable[[F], F]:
                 return claimed
             return _run(claimed, view, args, kwargs)
 
-        apidoc.header(
+        openapi.header(
             KEY_HEADER,
             "Unique key for this operation (1-255 visible ASCII characters, e.g. a UUID). "
             "A retry with the same key and request replays the first outcome with "
@@ -80,7 +81,7 @@ def idempotent(*, required: bool = False) -> Callable[[F], F]:
             required=required,
             pattern=f"^{_KEY_RE.pattern}$",
         )(wrapper)
-        apidoc.errors(400, 409, 422)(wrapper)
+        openapi.errors(400, 409, 422)(wrapper)
         return wrapper
 
     return decorator

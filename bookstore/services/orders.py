@@ -18,10 +18,11 @@ from typing import Any
 from sqlalchemy import Row, select, update
 
 from bookstore.auth import Identity
-from bookstore.errors import BadRequest, Conflict, Forbidden, NotFound
+from bookstore.exceptions import BadRequest, Conflict, Forbidden, NotFound
 from bookstore.extensions import db
 from bookstore.models import Book, Order, OrderItem
 from bookstore.models.base import utcnow
+from bookstore.schemas.order import order_to_dict
 from bookstore.services import outbox
 from bookstore.services.transaction import commit
 
@@ -202,9 +203,8 @@ def _return_stock(items: list[Row[Any]]) -> None:
 
 def _emit(event_type: str, order: Any, items: Sequence[Any]) -> None:
     """Write the event to the outbox in this transaction: it commits with the change."""
-    from bookstore.api.orders import order_to_dict  # the API module imports this one
 
-    outbox.emit(event_type, order_to_dict(order, list(items), None))
+    outbox.emit(event_type, order_to_dict(order, list(items)))
 
 
 def _transition(order_id: int, action: str, identity: Identity) -> Row[Any]:

@@ -33,7 +33,8 @@ from bookstore.models.webhook import (
     WebhookEvent,
     WebhookSubscription,
 )
-from bookstore.validation import format_datetime
+from bookstore.schemas.book import book_to_dict
+from bookstore.schemas.formatting import format_datetime
 
 events = WebhookEvent.__table__
 deliveries = WebhookDelivery.__table__
@@ -107,7 +108,6 @@ def emit_low_stock_if_crossed(book: Any, old_stock: int, new_stock: int | None =
     ``book`` is a ``Book`` (or a row of ``books``, or a book id) already holding the new
     stock; flush ORM changes first when passing an id. Returns whether it emitted.
     """
-    from bookstore.api.books import book_to_dict  # the API module imports this one
 
     if isinstance(book, int):
         db.session.flush()

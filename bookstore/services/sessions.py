@@ -16,7 +16,6 @@ from typing import Any, NoReturn
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bookstore.auth.revocation import Markers, publish
 from bookstore.auth.tokens import (
     Identity,
     create_access_token,
@@ -25,10 +24,11 @@ from bookstore.auth.tokens import (
     new_session_id,
     settings,
 )
-from bookstore.errors import Unauthorized
+from bookstore.exceptions import Unauthorized
 from bookstore.extensions import db
 from bookstore.models import RefreshToken, RevokedToken, User
 from bookstore.models.base import utcnow
+from bookstore.redis.revocation import Markers, publish
 
 log = logging.getLogger("bookstore.auth")
 refresh_tokens = RefreshToken.__table__

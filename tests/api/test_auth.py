@@ -10,9 +10,9 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from bookstore.auth.revocation import jti_key
 from bookstore.extensions import db
 from bookstore.models import RefreshToken, RevokedToken, User
+from bookstore.redis.revocation import jti_key
 from tests.conftest import REDIS_URL, SECRET
 from tests.sessions import (
     PASSWORD,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bookstore.api.books import book_to_dict
 from bookstore.models import Book
-from bookstore.schemas.book import book_schema
+from bookstore.schemas.book import book_schema, book_to_dict
 from tests.helpers import assert_error
 
 VALID = {

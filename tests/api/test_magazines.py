@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from bookstore.api.magazines import magazine_to_dict, magazines
+from bookstore.api.magazines import magazines
 from bookstore.extensions import db
 from bookstore.models import Magazine
-from bookstore.schemas.magazine import magazine_schema
+from bookstore.schemas.magazine import magazine_schema, magazine_to_dict
 from tests.helpers import assert_error as assert_envelope
 
 TODAY = dt.datetime.now(dt.UTC).date()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bookstore.api.users import user_to_dict
 from bookstore.extensions import db
 from bookstore.models import User
-from bookstore.schemas.user import user_schema
+from bookstore.schemas.user import user_schema, user_to_dict
 from tests.sessions import (
     PASSWORD,
     assert_error,

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from bookstore.auth.tokens import decode_token
-from bookstore.errors import Unauthorized
+from bookstore.exceptions import Unauthorized
 from tests.conftest import SECRET
 from tests.sessions import assert_error, me, refresh, signup
 

@@ -4,7 +4,7 @@ A private redis-server (tests/redis_server.py) is stopped while four clients rea
 write through a two-worker gunicorn. Every request keeps succeeding (limits and cache
 fall back to each process, token checks to the database); ``/health/ready`` says 503
 with Redis down; once Redis is back, the workers find it again by themselves and the
-rate limit is one shared count again. tests/test_e2e_redis.py does the same without load.
+rate limit is one shared count again. tests/redis/test_e2e_redis.py does the same without load.
 """
 
 from __future__ import annotations

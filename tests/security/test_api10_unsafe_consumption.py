@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from bookstore.security import JSON_CSP
+from bookstore.web.headers import JSON_CSP
 from tests.webhook_support import Reply, deliver_due, subscribe
 
 pytestmark = pytest.mark.usefixtures("fast_webhooks")

@@ -6,7 +6,7 @@ check. Brute force runs against the default limits (5 logins per minute per acco
 per client IP). Also proven elsewhere: refresh-token reuse revokes the family, logout
 and password changes revoke at once (tests/api/test_auth.py, test_users.py), login costs
 one bcrypt whether or not the account exists (tests/auth/test_passwords.py), and
-``X-Forwarded-For`` cannot reset the per-IP count (tests/test_ratelimit.py).
+``X-Forwarded-For`` cannot reset the per-IP count (tests/redis/test_ratelimit.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from bookstore.apidoc import build_spec
+from bookstore.openapi.decorators import build_spec
 from tests.auth.test_tokens import claims_for, hs, segments
 from tests.conftest import SECRET
 from tests.security.conftest import fill

@@ -3,9 +3,9 @@
 Huge pages, deep includes, long query strings, giant or chunked bodies, many headers:
 each is refused with a clear 4xx in the error envelope before it costs anything. The
 HTTP-level limits are checked against a real gunicorn. Also proven elsewhere: deeply
-nested JSON is 400 (tests/test_http.py::test_deeply_nested_json_is_400_not_500), request
-rates are limited (tests/test_ratelimit.py), lists cost a constant number of queries
-(tests/test_lists.py, tests/api/test_orders_list.py), a password over 72 bytes never
+nested JSON is 400 (tests/web/test_http.py::test_deeply_nested_json_is_400_not_500), request
+rates are limited (tests/redis/test_ratelimit.py), lists cost a constant number of queries
+(tests/pagination/test_lists.py, tests/api/test_orders_list.py), a password over 72 bytes never
 reaches bcrypt (tests/auth/test_passwords.py).
 """
 

@@ -5,7 +5,7 @@ Every response, success or error, cached or not, carries ``nosniff``, ``no-refer
 keeps its own, looser one: Swagger UI runs script). HSTS only when configured. CORS
 answers only the configured origins, never ``*``, never with credentials. Also proven
 elsewhere: a disallowed origin gets no CORS headers on a simple request
-(tests/test_http.py::TestCORS), 500s carry no stack trace (tests/test_http.py),
+(tests/web/test_http.py::TestCORS), 500s carry no stack trace (tests/web/test_http.py),
 production refuses default secrets (tests/test_config.py).
 """
 
@@ -16,7 +16,7 @@ import requests
 
 from bookstore import create_app
 from bookstore.config import ConfigError, load_config
-from bookstore.security import JSON_CSP
+from bookstore.web.headers import JSON_CSP
 from tests.conftest import LiveServer
 from tests.sessions import assert_error
 

@@ -4,7 +4,7 @@ Every route the app serves is an operation of /openapi.json, and every operation
 route, except the documentation itself, hidden on purpose. There is one API version, no
 debug, test or admin console, and production runs with debugging off. Also proven
 elsewhere: every documented operation has a summary and its error responses
-(tests/test_openapi.py).
+(tests/openapi/test_openapi.py).
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from bookstore.api.books import book_to_dict
 from bookstore.extensions import db
 from bookstore.models import Book, WebhookDelivery, WebhookEvent
+from bookstore.schemas.book import book_to_dict
 from bookstore.services import outbox
 from tests.helpers import assert_error
 from tests.webhook_support import subscribe

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, text
 
-from bookstore.api.magazines import magazine_to_dict
 from bookstore.extensions import db
 from bookstore.models import Author, Book, Magazine
 from bookstore.schemas.book import book_schema
-from bookstore.schemas.magazine import magazine_schema
+from bookstore.schemas.magazine import magazine_schema, magazine_to_dict
 
 
 def counts() -> dict[str, int]:

@@ -11,12 +11,12 @@ from flask import Blueprint
 from sqlalchemy import func, select
 
 from bookstore import create_app
-from bookstore.errors import ServiceUnavailable
+from bookstore.exceptions import ServiceUnavailable
 from bookstore.extensions import db
-from bookstore.http import resource_response
 from bookstore.models import Author
 from bookstore.services import transaction
 from bookstore.services.idempotency import idempotent
+from bookstore.web.responses import resource_response
 from tests.conftest import IsolatedClient
 from tests.ordering import assert_error, new_key, scalar
 

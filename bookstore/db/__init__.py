@@ -1,0 +1,1 @@
+"""Database access beside the ORM session: the lean read path."""

@@ -1,0 +1,1 @@
+"""Shared state in Redis: one client and breaker, the limiter, the cache, revocation."""

@@ -1,0 +1,1 @@
+"""The HTTP server around the app: gunicorn workers and the JSON logs."""

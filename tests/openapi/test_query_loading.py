@@ -1,0 +1,77 @@
+"""Query strings are loaded by a copy of the schema limited to the parameters present.
+
+``bookstore.openapi.query`` keeps one such copy per combination of parameters (plus the
+fields with defaults or required): what it returns, and what it refuses, must be exactly
+what the whole schema returns and refuses.
+"""
+
+from __future__ import annotations
+
+import pytest
+from marshmallow import RAISE, ValidationError
+
+from bookstore import openapi
+from bookstore.exceptions import InvalidQuery
+from bookstore.schemas.book import BookListQuery, BookQuery
+from bookstore.schemas.fields import marshmallow_details
+
+QUERIES = [
+    "cursor=abc&sort=-price",
+    "per_page=5",
+    "per_page=0",
+    "page=2&per_page=100&category=poetry",
+    "min_price=5&max_price=1",
+    "min_price=1.5&max_price=2",
+    "year_from=2001&year_to=1999",
+    "page=1&cursor=abc",
+    "in_stock=maybe",
+    "in_stock=true&q=river",
+    "q=&category=a",
+    "bogus=1",
+    "bogus=1&per_page=x",
+    "isbn=9780306406157&include=author",
+    "include=publisher",
+    "fields=id,title&sort=title",
+    "&",
+]
+
+
+def _through_the_decorator(app, schema, query_string):
+    @openapi.query(schema)
+    def view(query):
+        return query
+
+    with app.test_request_context(f"/v1/books?{query_string}"):
+        try:
+            return view()
+        except InvalidQuery as error:
+            return ("refused", error.details)
+
+
+def _whole_schema(app, schema, query_string):
+    with app.test_request_context(f"/v1/books?{query_string}"):
+        from flask import request
+
+        try:
+            return schema(unknown=RAISE).load(request.args.to_dict(flat=True))
+        except ValidationError as error:
+            return ("refused", marshmallow_details(error))
+
+
+@pytest.mark.parametrize("schema", [BookListQuery, BookQuery])
+@pytest.mark.parametrize("query_string", QUERIES)
+def test_each_combination_loads_as_the_whole_schema_would(app, schema, query_string):
+    expected = _whole_schema(app, schema, query_string)
+    assert _through_the_decorator(app, schema, query_string) == expected
+    assert _through_the_decorator(app, schema, query_string) == expected  # kept copy
+
+
+def test_one_copy_per_combination_serves_every_value(app):
+    @openapi.query(BookListQuery)
+    def view(query):
+        return query
+
+    for price, loaded in (("1", "1.00"), ("2.5", "2.50"), ("30", "30.00")):
+        with app.test_request_context(f"/v1/books?min_price={price}&cursor=c"):
+            query = view()
+        assert str(query["min_price"]) == loaded and query["per_page"] == 20

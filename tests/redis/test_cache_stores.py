@@ -1,0 +1,90 @@
+"""Cache stores: generation tags, races with writes, and writes made while Redis is away."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bookstore.redis.cache_stores import FileCounter, LocalStore, RedisStore
+from bookstore.redis.client import RedisLink
+
+
+@pytest.fixture
+def redis_store(redis_server):
+    link = RedisLink(redis_server.app_client(), retry_interval=0.1)
+    return RedisStore(link, ttl=60)
+
+
+def test_an_entry_counts_only_under_the_current_generation(redis_store):
+    generation, entry = redis_store.get("/v1/books")
+    assert (generation, entry) == (b"0", None)
+    redis_store.put("/v1/books", generation, b"cached")
+    assert redis_store.get("/v1/books") == (b"0", b"cached")
+    redis_store.bump()
+    assert redis_store.get("/v1/books") == (b"1", None)
+
+
+def test_a_response_built_across_a_write_is_never_served(redis_store):
+    generation, _ = redis_store.get("/v1/books/1")  # lookup, then the view reads old rows
+    redis_store.bump()  # a write commits meanwhile
+    redis_store.put("/v1/books/1", generation, b"old rows")
+    assert redis_store.get("/v1/books/1")[1] is None
+
+
+def test_entries_are_stored_by_the_next_round_trip_and_expire(redis_server, redis_store):
+    redis_store.put("/v1/authors", b"0", b"x")
+    with redis_server.client() as client:
+        assert list(client.scan_iter("cache:entry:*")) == []  # deferred, not sent yet
+        assert redis_store.get("/v1/authors") == (b"0", b"x")  # sent ahead of the lookup
+        assert 0 < client.ttl(next(iter(client.scan_iter("cache:entry:*")))) <= 60
+
+
+def test_a_stopped_redis_is_a_miss_not_an_error(redis_server, redis_store):
+    redis_server.stop()
+    assert redis_store.get("/v1/books") == (None, None)
+    redis_store.put("/v1/books", b"0", b"x")
+    redis_store.bump()
+    assert redis_store.bump_pending and not redis_store.link.up
+
+
+def test_a_write_while_redis_is_unresponsive_invalidates_when_it_answers(redis_server, redis_store):
+    generation, _ = redis_store.get("/v1/books/1")
+    redis_store.put("/v1/books/1", generation, b"before the write")
+    with redis_server.client() as admin:
+        # Redis keeps its data but answers nobody: the bump times out.
+        admin.execute_command("CLIENT", "PAUSE", 1200, "ALL")
+        paused_at = time.monotonic()
+    redis_store.bump()  # a write committed; its invalidation cannot reach Redis
+    assert redis_store.bump_pending and not redis_store.link.up
+    time.sleep(max(0.0, paused_at + 1.4 - time.monotonic()))
+    generation, entry = redis_store.get("/v1/books/1")  # the bump is replayed first
+    assert entry is None and generation != b"0"
+    assert not redis_store.bump_pending and redis_store.link.up
+
+
+def test_without_the_replay_the_old_entry_would_have_been_served(redis_store):
+    redis_store.put("/v1/books/1", b"0", b"before the write")
+    assert redis_store.get("/v1/books/1") == (b"0", b"before the write")
+
+
+def test_local_store_is_bounded_and_tagged(tmp_path):
+    store = LocalStore(max_entries=2, ttl=60, generation_file=tmp_path / "generation")
+    for url in ("/a", "/b"):
+        store.put(url, store.counter.value, url.encode())
+    assert store.get("/a") == (0, b"/a")  # /a is now the most recently used
+    store.put("/c", 0, b"/c")
+    assert store.get("/b") == (0, None) and store.get("/a")[1] == b"/a"
+    generation, _ = store.get("/d")
+    store.bump()
+    store.put("/d", generation, b"old")
+    assert store.get("/d") == (1, None) and store.get("/a") == (1, None)
+
+
+def test_local_stores_of_one_machine_share_the_generation(tmp_path):
+    first, second = (LocalStore(8, 60, tmp_path / "generation") for _ in range(2))
+    second.put("/v1/books", second.counter.value, b"cached")
+    assert second.get("/v1/books")[1] == b"cached"
+    first.bump()  # a write in another worker
+    assert second.get("/v1/books") == (1, None)
+    assert FileCounter(tmp_path / "generation").value == 1
