@@ -11,16 +11,44 @@ TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/bookstore_test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 LINT_PATHS := bookstore tests $(wildcard bench) wsgi.py gunicorn.conf.py
 
-.PHONY: install run serve worker migrate seed test lint fmt clean bench clients-deps postman demo
+.PHONY: help install install-runtime lock run serve worker migrate seed test lint fmt clean bench clients-deps postman demo
+
+help:  ## list the targets (this is the default)
+	@awk 'BEGIN { FS = ":.*## " } /^[A-Za-z][A-Za-z0-9_-]*:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+# Two pinned sets, compiled by `make lock`: requirements.txt (requirements.in) is the whole
+# runtime tree, requirements-dev.txt (requirements-dev.in) adds only the dev and test tools.
+# Serving targets install the runtime set; the others install both.
+$(BIN)/.installed-runtime: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $@
+	touch $(BIN)/.installed-runtime $@
 
-install: $(BIN)/.installed  ## create the virtualenv and install pinned dependencies
+install: $(BIN)/.installed  ## create the virtualenv and install the runtime and dev dependencies
 
-run: install  ## migrate, load sample data and serve under gunicorn (SQLite unless DATABASE_URL)
+install-runtime: $(BIN)/.installed-runtime  ## create the virtualenv and install the runtime dependencies only
+
+# --no-emit-*: the files name no package index or local path, only pins.
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --strip-extras \
+	--no-emit-index-url --no-emit-trusted-host --no-emit-find-links $(if $(UPGRADE),--upgrade,)
+
+lock: $(BIN)/.installed  ## recompile requirements.txt and requirements-dev.txt (UPGRADE=1: newest allowed versions)
+	$(PIP_COMPILE) --output-file=requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file=requirements-dev.txt requirements-dev.in
+	@# requirements-dev.txt keeps only what requirements.txt does not pin, and includes it.
+	awk 'NR == FNR { if ($$0 ~ /^[A-Za-z0-9]/) { n = tolower($$0); sub(/[=<>!~;[ ].*/, "", n); gsub(/[_.]/, "-", n); rt[n] = 1 } next } \
+		/^[A-Za-z0-9]/ { n = tolower($$0); sub(/[=<>!~;[ ].*/, "", n); gsub(/[_.]/, "-", n); skip = (n in rt) } \
+		!/^[A-Za-z0-9 ]/ { skip = 0 } \
+		!done && !/^#/ { print "-r requirements.txt"; print ""; done = 1 } \
+		!skip' requirements.txt requirements-dev.txt > requirements-dev.txt.tmp
+	mv requirements-dev.txt.tmp requirements-dev.txt
+
+run: $(BIN)/.installed-runtime  ## migrate, load sample data and serve under gunicorn (SQLite unless DATABASE_URL)
 	@if [ -z "$$DATABASE_URL" ]; then echo "make run: DATABASE_URL not set, using embedded SQLite (instance/bookstore.db)"; fi
 	@if [ -z "$$REDIS_URL" ]; then echo "make run: REDIS_URL not set, using in-process limiter and cache"; fi
 	APP_ENV=$${APP_ENV:-development} $(BIN)/flask db upgrade
@@ -31,16 +59,16 @@ run: install  ## migrate, load sample data and serve under gunicorn (SQLite unle
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
 	PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-serve: install  ## serve under gunicorn without migrating or seeding
+serve: $(BIN)/.installed-runtime  ## serve under gunicorn without migrating or seeding
 	APP_ENV=$${APP_ENV:-development} PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-worker: install  ## run the webhook delivery worker alone (see README, Webhooks)
+worker: $(BIN)/.installed-runtime  ## run the webhook delivery worker alone (see README, Webhooks)
 	APP_ENV=$${APP_ENV:-development} $(BIN)/flask webhooks work
 
-migrate: install  ## apply Alembic migrations
+migrate: $(BIN)/.installed-runtime  ## apply Alembic migrations
 	APP_ENV=$${APP_ENV:-development} $(BIN)/flask db upgrade
 
-seed: install  ## load the sample catalog (BOOKS=N bulk-loads N books)
+seed: $(BIN)/.installed-runtime  ## load the sample catalog (BOOKS=N bulk-loads N books)
 	APP_ENV=$${APP_ENV:-development} $(BIN)/flask seed $(if $(BOOKS),--books $(BOOKS),)
 
 test: install  ## run the whole suite against PostgreSQL and Redis
