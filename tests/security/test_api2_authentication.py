@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from bookstore.openapi.decorators import build_spec
+from bookstore.openapi import build_spec
 from tests.auth.test_tokens import claims_for, hs, segments
 from tests.conftest import SECRET
 from tests.security.conftest import fill
