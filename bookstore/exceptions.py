@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from marshmallow import ValidationError, fields
+
 Detail = dict[str, str]
 
 
@@ -122,3 +124,76 @@ HTTP_CODES = {
     429: ("RATE_LIMIT_EXCEEDED", "Too many requests; slow down"),
     431: ("REQUEST_HEADERS_TOO_LARGE", "Too many request headers, or one is too large"),
 }
+
+
+# -- validation messages -> the envelope's details ------------------------------------
+
+
+class Msg(str):
+    """An error message that carries a machine-readable code for the envelope."""
+
+    code: str
+
+    def __new__(cls, code: str, text: str) -> Msg:
+        obj = super().__new__(cls, text)
+        obj.code = code
+        return obj
+
+
+def fail(code: str, text: str) -> ValidationError:
+    return ValidationError(Msg(code, text))
+
+
+# -- marshmallow messages -> contract codes ------------------------------------------
+
+_KEY_CODES = {
+    "required": "REQUIRED",
+    "null": "NULL_NOT_ALLOWED",
+    "invalid": "INVALID_TYPE",
+    "type": "INVALID_TYPE",
+    "format": "INVALID_FORMAT",
+    "too_large": "OUT_OF_RANGE",
+    "special": "INVALID_VALUE",
+    "invalid_utf8": "INVALID_FORMAT",
+    "invalid_choice": "INVALID_CHOICE",
+}
+
+
+def _message_codes() -> dict[str, str]:
+    codes = {"Unknown field.": "UNKNOWN_FIELD"}
+    for name in dir(fields):
+        cls = getattr(fields, name)
+        if isinstance(cls, type) and issubclass(cls, fields.Field):
+            for key, text in getattr(cls, "default_error_messages", {}).items():
+                if "{" not in text:
+                    codes.setdefault(text, _KEY_CODES.get(key, "INVALID_VALUE"))
+    return codes
+
+
+MESSAGE_CODES = _message_codes()
+
+
+def _code_of(message: Any) -> str:
+    return getattr(message, "code", None) or MESSAGE_CODES.get(str(message), "INVALID_VALUE")
+
+
+def marshmallow_details(exc: ValidationError) -> list[dict[str, str]]:
+    """Flatten marshmallow's nested messages into the envelope's ``details`` list."""
+    out: list[dict[str, str]] = []
+
+    def walk(messages: Any, path: str) -> None:
+        if isinstance(messages, dict):
+            for key, value in messages.items():
+                name = path if key == "_schema" else f"{path}.{key}" if path else str(key)
+                walk(value, name)
+        elif isinstance(messages, list | tuple):
+            for item in messages:
+                walk(item, path)
+        else:
+            out.append({"field": path, "code": _code_of(messages), "message": str(messages)})
+
+    walk(exc.messages, "")
+    return out
+
+
+# -- fields --------------------------------------------------------------------------

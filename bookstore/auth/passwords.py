@@ -16,7 +16,7 @@ from pathlib import Path
 import bcrypt
 from flask import current_app
 
-from bookstore.schemas.fields import fail
+from bookstore.exceptions import fail
 
 MIN_LENGTH = 12
 MAX_BYTES = 72

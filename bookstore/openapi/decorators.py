@@ -14,8 +14,7 @@ from typing import Any
 from flask import request
 from marshmallow import RAISE, Schema, ValidationError, missing
 
-from bookstore.exceptions import InvalidQuery
-from bookstore.schemas.fields import marshmallow_details
+from bookstore.exceptions import InvalidQuery, marshmallow_details
 from bookstore.web.requests import current_request, json_body
 
 F = Callable[..., Any]

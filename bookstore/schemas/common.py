@@ -6,7 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from bookstore.schemas.fields import Msg, Text, fail
+from bookstore.exceptions import Msg, fail
+from bookstore.schemas.fields import Text
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100

@@ -9,10 +9,11 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from bookstore.exceptions import Msg, fail
 from bookstore.models.order import STATUSES
 from bookstore.schemas.common import ListQuery, ensure_range
 from bookstore.schemas.countries import COUNTRY_CODES
-from bookstore.schemas.fields import Money, Msg, Text, UTCDateTime, fail
+from bookstore.schemas.fields import Money, Text, UTCDateTime
 from bookstore.schemas.formatting import format_datetime, format_money
 
 MAX_LINES = 50

@@ -5,9 +5,10 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from bookstore.auth.passwords import MAX_BYTES, MIN_LENGTH, check_policy
+from bookstore.exceptions import fail
 from bookstore.models.user import ROLES
 from bookstore.schemas.common import ListQuery, ResourceLinks
-from bookstore.schemas.fields import Text, UTCDateTime, fail
+from bookstore.schemas.fields import Text, UTCDateTime
 from bookstore.schemas.formatting import format_datetime
 
 # A bound on what login reads at all; new passwords get the policy's 72-byte limit.

@@ -6,9 +6,10 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from bookstore.exceptions import fail
 from bookstore.models.webhook import DELIVERY_STATUSES, EVENT_TYPES
 from bookstore.schemas.common import ListQuery
-from bookstore.schemas.fields import Text, UTCDateTime, fail
+from bookstore.schemas.fields import Text, UTCDateTime
 from bookstore.schemas.formatting import format_datetime
 
 PING = "ping"

@@ -15,11 +15,10 @@ from sqlalchemy import select, update
 
 from bookstore.auth.passwords import check_policy, hash_password, needs_rehash, verify_password
 from bookstore.auth.tokens import Identity
-from bookstore.exceptions import Forbidden, Unauthorized
+from bookstore.exceptions import Forbidden, Msg, Unauthorized
 from bookstore.extensions import db
 from bookstore.models import User
 from bookstore.redis.revocation import Markers, publish
-from bookstore.schemas.fields import Msg
 from bookstore.services import sessions
 
 users = User.__table__

@@ -19,9 +19,9 @@ from bookstore.exceptions import (
     BadRequest,
     Conflict,
     ServiceUnavailable,
+    marshmallow_details,
 )
 from bookstore.extensions import db
-from bookstore.schemas.fields import marshmallow_details
 from bookstore.web.requests import request_id
 from bookstore.web.responses import error_response
 

@@ -11,9 +11,8 @@ import pytest
 from marshmallow import RAISE, ValidationError
 
 from bookstore import openapi
-from bookstore.exceptions import InvalidQuery
+from bookstore.exceptions import InvalidQuery, marshmallow_details
 from bookstore.schemas.book import BookListQuery, BookQuery
-from bookstore.schemas.fields import marshmallow_details
 
 QUERIES = [
     "cursor=abc&sort=-price",
