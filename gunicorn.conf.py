@@ -1,7 +1,8 @@
 """gunicorn settings, every one from the environment with a production-sane default.
 
-Worker class: ``gthread`` (as bookstore.serving.workers.DrainingThreadWorker, which refuses new
-connections as soon as a graceful stop begins). Threaded workers keep HTTP keep-alive
+Worker class: ``gthread`` (as bookstore.serving.workers.BookstoreWorker, which answers the
+requests gunicorn refuses in the JSON envelope and refuses new connections as soon as a
+graceful stop begins). Threaded workers keep HTTP keep-alive
 connections (browsers, Postman, load balancers) open instead of reconnecting per request
 as sync workers do, and a slow client does not pin a whole process. Each worker's
 database pool is sized to its thread count (see bookstore/config.py) so connections are
@@ -16,14 +17,14 @@ import sys
 # gunicorn reads this file before it applies --chdir: find the app's package from here.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bookstore.serving import workers as serving  # noqa: E402
-
 bind = (
     os.environ.get("BIND")
     or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 )
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or serving.DrainingThreadWorker
+worker_class = (
+    os.environ.get("GUNICORN_WORKER_CLASS") or "bookstore.serving.workers.BookstoreWorker"
+)
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
@@ -42,12 +43,6 @@ logger_class = "bookstore.serving.logs.GunicornJsonLogger"
 # gunicorn's control socket defaults to one path per user, shared by every instance on
 # the host; this service is managed by signals and its process supervisor instead.
 control_socket_disable = True
-
-
-# The server's own behaviour (bookstore/serving/workers.py): requests gunicorn refuses before the
-# app sees them get the JSON error envelope, the Server header names no software, and a
-# stopping worker closes its listener at once so new connections are refused.
-serving.install()
 
 
 def post_worker_init(worker):

@@ -35,7 +35,7 @@ def header(r: dict[str, Any]) -> list[str]:
         f"- Each scenario: `wrk -t1 -c{settings['connections']} -d{settings['duration']}s` on "
         f"loopback (exceptions in the scenario name), {settings['rounds']} interleaved rounds, "
         "medians; gunicorn `gthread` (the production worker class, "
-        "`bookstore.serving.DrainingThreadWorker`), "
+        "`bookstore.serving.workers.BookstoreWorker`), "
         f"{settings['workers']} workers x {settings['threads']} threads for both the API and "
         "the baseline.",
     ]

@@ -23,7 +23,6 @@ from bookstore.serving.logs import configure_logging
 from bookstore.web import headers
 from bookstore.web.errors import register_error_handlers
 from bookstore.web.headers import register_request_hooks
-from bookstore.web.requests import current_request
 from bookstore.web.responses import Response
 
 # One line per resource: adding a resource is adding its module here.
@@ -57,31 +56,17 @@ log = logging.getLogger("bookstore")
 
 
 class BookstoreFlask(Flask):
-    """Flask, remembering which views and hooks are synchronous.
+    """Flask with the app's response class and a 204 for ``OPTIONS`` it answers itself."""
 
-    Flask asks ``inspect`` whether each view, hook and error handler is a coroutine on
-    every call (``ensure_sync``, about 1.5 us a time, ten times per request here). A
-    function does not turn into ``async def`` at run time, so the answer is kept, for a
-    bounded number of functions.
-    """
-
-    _ENSURED_MAX = 1024
     response_class = Response
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._ensured: dict[Any, Any] = {}
-
-    def ensure_sync(self, func: Any) -> Any:
-        try:
-            return self._ensured[func]
-        except KeyError:
-            wrapped = super().ensure_sync(func)
-            if len(self._ensured) < self._ENSURED_MAX:
-                self._ensured[func] = wrapped
-            return wrapped
-        except TypeError:  # an unhashable callable
-            return super().ensure_sync(func)
+    def make_default_options_response(self) -> Response:
+        # Flask's own is an empty 200 labelled text/html; nothing comes back but Allow.
+        response = super().make_default_options_response()
+        response.status_code = 204
+        response.set_data(b"")
+        del response.headers["Content-Type"]
+        return response  # type: ignore[return-value]
 
 
 class _NoCookieSession(SessionInterface):
@@ -146,28 +131,11 @@ def _init_extensions(app: Flask) -> None:
         ],
         methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         max_age=app.config["CORS_MAX_AGE"],
-        vary_header=True,
+        # Without Origin there is nothing to answer (flask-cors would send the first
+        # allowed origin); Vary: Origin is sent once, by bookstore.web.headers.
+        always_send=False,
+        vary_header=False,
     )
-    _cors_only_when_cross_origin(app)
-
-
-def _cors_only_when_cross_origin(app: Flask) -> None:
-    """Run flask-cors's response hook only for requests that carry ``Origin``.
-
-    Without ``Origin`` (curl, Postman, server-to-server, same-origin page loads) there is
-    nothing for CORS to answer, yet the hook matches the path against its resources and
-    formats debug messages on every response: 5 % of a cached read's CPU. ``Vary:
-    Origin`` is sent on every response either way (bookstore.web.headers).
-    """
-    hooks = app.after_request_funcs.setdefault(None, [])
-    cors_hook = hooks[-1]  # the hook flask-cors registered just now
-    if getattr(cors_hook, "__name__", None) != "cors_after_request":
-        raise RuntimeError("flask-cors registered no response hook where one was expected")
-
-    def cors_after_request(response: Any) -> Any:
-        return cors_hook(response) if "HTTP_ORIGIN" in current_request().environ else response
-
-    hooks[-1] = cors_after_request
 
 
 def _init_limits_and_cache(app: Flask) -> None:

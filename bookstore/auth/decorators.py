@@ -6,10 +6,11 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from flask import request
+
 from bookstore import openapi
 from bookstore.auth.tokens import Identity, identity_from_access_token
 from bookstore.exceptions import Forbidden, Unauthorized
-from bookstore.web.requests import current_request
 
 F = Callable[..., Any]
 IDENTITY_KEY = "bookstore.identity"
@@ -36,7 +37,7 @@ def token_identity() -> Identity | None:
     token's requests are counted against its own user, which only limits that user
     sooner. Raises 401 for a malformed or forged token; cached per request.
     """
-    environ = current_request().environ
+    environ = request.environ
     if CLAIMS_KEY not in environ:
         token = _bearer(environ)
         environ[CLAIMS_KEY] = identity_from_access_token(token) if token else None
@@ -51,7 +52,7 @@ def current_identity() -> Identity | None:
     ``g``: ``g`` lives as long as the app context, which a test (or a CLI task) may keep
     across several requests.
     """
-    environ = current_request().environ
+    environ = request.environ
     if IDENTITY_KEY not in environ:
         identity = token_identity()
         if identity is not None:

@@ -15,7 +15,7 @@ from flask import request
 from marshmallow import RAISE, Schema, ValidationError, missing
 
 from bookstore.exceptions import InvalidQuery, marshmallow_details
-from bookstore.web.requests import current_request, json_body
+from bookstore.web.requests import json_body
 
 F = Callable[..., Any]
 
@@ -104,7 +104,7 @@ def query(schema: type[Schema] | Schema) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            req = current_request()
+            req = request
             if req.environ.get("QUERY_STRING"):
                 parsed = load(req.args.to_dict(flat=True))
             else:

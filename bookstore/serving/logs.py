@@ -69,21 +69,41 @@ class GunicornJsonLogger(_GunicornLogger):  # type: ignore[misc,valid-type]
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
         if not (self.cfg.accesslog or self.cfg.logconfig or self.cfg.syslog):
             return
-        # The app keeps the id it sent in X-Request-ID in the environ (bookstore.web.requests).
-        request_id = environ.get("bookstore.request_id") or next(
-            (value for name, value in resp.headers if name.lower() == "x-request-id"), None
-        )
-        self.access_log.info(
-            "request",
-            extra={
-                "method": environ.get("REQUEST_METHOD"),
-                "path": environ.get("PATH_INFO"),
-                "query": environ.get("QUERY_STRING") or None,
-                "status": resp.status_code,
-                "duration_ms": round(request_time.total_seconds() * 1000, 2),
-                "bytes": getattr(resp, "sent", None),
-                "request_id": request_id,
-                "remote_addr": environ.get("REMOTE_ADDR"),
-                "user_agent": environ.get("HTTP_USER_AGENT"),
-            },
-        )
+        try:
+            entry = access_entry(resp, environ, request_time)
+        except Exception:  # a log line must never cost the client its answer
+            self.error_log.warning("no access-log line for a response", exc_info=True)
+            return
+        self.access_log.info("request", extra=entry)
+
+
+def status_of(resp: Any) -> int | None:
+    """The status code; a response gunicorn built for a refused request has only ``status``."""
+    code = getattr(resp, "status_code", None)
+    if isinstance(code, int):
+        return code
+    head = str(getattr(resp, "status", None) or "").split(" ", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def access_entry(resp: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
+    # The app keeps the id it sent in X-Request-ID in the environ (bookstore.web.requests).
+    request_id = environ.get("bookstore.request_id") or next(
+        (
+            value
+            for name, value in getattr(resp, "headers", None) or ()
+            if name.lower() == "x-request-id"
+        ),
+        None,
+    )
+    return {
+        "method": environ.get("REQUEST_METHOD"),
+        "path": environ.get("PATH_INFO"),
+        "query": environ.get("QUERY_STRING") or None,
+        "status": status_of(resp),
+        "duration_ms": round(request_time.total_seconds() * 1000, 2),
+        "bytes": getattr(resp, "sent", None),
+        "request_id": request_id,
+        "remote_addr": environ.get("REMOTE_ADDR"),
+        "user_agent": environ.get("HTTP_USER_AGENT"),
+    }

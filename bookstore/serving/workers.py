@@ -1,158 +1,167 @@
-"""What gunicorn itself does, adjusted: its own errors, its name, its graceful stop.
+"""The gthread worker, with the contract's envelope for requests gunicorn refuses.
 
-Loaded by gunicorn.conf.py in the arbiter, before any worker is forked.
+Named in gunicorn.conf.py (``worker_class``). It extends gunicorn through public methods
+of its worker classes only:
 
-- Requests gunicorn refuses before the app sees them (a request line over 8190 bytes,
-  too many or too large headers, malformed HTTP) get the contract's JSON error envelope
-  with a request id, instead of gunicorn's HTML page that echoes the request.
-- The ``Server`` header says ``bookstore``: no software name, no version.
-- On SIGTERM, a gthread worker stops accepting but keeps its listening socket open until
-  its requests are done, so the kernel keeps queueing new connections that nobody will
-  accept. :class:`DrainingThreadWorker` closes it as soon as the stop begins: new
-  connections are refused (a balancer retries elsewhere) while in-flight requests finish.
-- gthread workers all poll the one listening socket and the first to wake takes whatever
-  is queued: a burst of keep-alive connections (a balancer's upstream pool, a load
-  generator) could land 16/0/0/0 on four workers, and one process (one GIL, one core)
-  then served them all for as long as they lived. :class:`DrainingThreadWorker` lets a
-  worker whose threads are all taken leave a new connection briefly to the others.
+- :meth:`BookstoreWorker.handle_error` answers a request gunicorn refuses before the app
+  sees it (malformed HTTP, conflicting framing, a request line over 8190 bytes, too many
+  or too large headers) with the JSON error envelope, a request id and the app's security
+  headers, instead of gunicorn's HTML page that echoes parts of the request.
+- :meth:`BookstoreWorker.set_accept_enabled` closes the listening sockets as soon as a
+  graceful stop begins: new connections are refused (a balancer retries elsewhere) while
+  in-flight requests finish, instead of queueing in a backlog nobody accepts any more.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
+import datetime as dt
+import ssl
+import threading
+import weakref
 from typing import Any
 
-import gunicorn.http.wsgi
-import gunicorn.util
+from gunicorn import util
+from gunicorn.http import errors
+from gunicorn.http.wsgi import Response, default_environ
 from gunicorn.workers.gthread import ThreadWorker
 
+from bookstore.web.headers import security_headers
 from bookstore.web.requests import new_request_id
+from bookstore.web.responses import JSON_TYPE, error_body
 
-SERVER_NAME = "bookstore"
 # Fixed messages: gunicorn's own would echo parts of the request, which may hold secrets.
-SERVER_ERRORS = {
-    400: ("VALIDATION_ERROR", "The request is not valid HTTP"),
-    403: ("INSUFFICIENT_PERMISSIONS", "The request was refused"),
-    414: ("URI_TOO_LONG", "The request line is longer than 8190 bytes"),
-    417: ("EXPECTATION_FAILED", "The Expect header cannot be met"),
-    431: ("REQUEST_HEADERS_TOO_LARGE", "Too many request headers, or one longer than 8190 bytes"),
-    501: ("NOT_IMPLEMENTED", "The transfer coding is not supported"),
-}
+INVALID = (400, "Bad Request", "VALIDATION_ERROR", "The request is not valid HTTP")
+INTERNAL = (500, "Internal Server Error", "INTERNAL_ERROR", "An unexpected error occurred")
+REFUSALS: tuple[tuple[tuple[type[BaseException], ...], tuple[int, str, str, str]], ...] = (
+    # A header the app tried to send is the app's fault (a subclass of InvalidHeader).
+    ((errors.InvalidResponseHeader, errors.InvalidResponseHeaderName), INTERNAL),
+    (
+        (errors.LimitRequestLine,),
+        (414, "URI Too Long", "URI_TOO_LONG", "The request line is longer than 8190 bytes"),
+    ),
+    (
+        (errors.LimitRequestHeaders,),
+        (
+            431,
+            "Request Header Fields Too Large",
+            "REQUEST_HEADERS_TOO_LARGE",
+            "Too many request headers, or one longer than 8190 bytes",
+        ),
+    ),
+    (
+        (errors.ExpectationFailed,),
+        (417, "Expectation Failed", "EXPECTATION_FAILED", "The Expect header cannot be met"),
+    ),
+    (
+        (errors.UnsupportedTransferCoding,),
+        (501, "Not Implemented", "NOT_IMPLEMENTED", "The transfer coding is not supported"),
+    ),
+    (
+        (errors.ForbiddenProxyRequest, ssl.SSLError),
+        (403, "Forbidden", "INSUFFICIENT_PERMISSIONS", "The request was refused"),
+    ),
+    ((errors.ConfigurationProblem,), INTERNAL),
+    ((errors.ParseException,), INVALID),
+)
 
 
-def error_response(status: int, reason: str) -> bytes:
-    """The whole HTTP response gunicorn sends for a request it refused."""
+def refusal(exc: BaseException) -> tuple[int, str, str, str]:
+    """``(status, reason, code, message)`` for an exception gunicorn hands its worker."""
+    for classes, answer in REFUSALS:
+        if isinstance(exc, classes):
+            return answer
+    return INTERNAL
+
+
+def error_response(
+    status: int, reason: str, code: str, message: str, headers: list[tuple[str, str]]
+) -> tuple[str, bytes]:
+    """The request id and the whole HTTP response for a request gunicorn refused."""
     request_id = new_request_id()
-    code, message = SERVER_ERRORS.get(status, ("INTERNAL_ERROR", "An unexpected error occurred"))
-    error = {"status": status, "code": code, "message": message, "details": []}
-    body = json.dumps({"error": {**error, "request_id": request_id}}, separators=(",", ":"))
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\n"
-        "Connection: close\r\n"
-        "Content-Type: application/json; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        f"X-Request-ID: {request_id}\r\n"
-        "Cache-Control: no-store\r\n"
-        "X-Content-Type-Options: nosniff\r\n\r\n"
-    )
-    return (head + body).encode("latin-1")
+    body = error_body(status, code, message, [], request_id)
+    head = [
+        f"HTTP/1.1 {status} {reason}",
+        "Connection: close",
+        f"Date: {util.http_date()}",
+        f"Content-Type: {JSON_TYPE}",
+        f"Content-Length: {len(body)}",
+        f"X-Request-ID: {request_id}",
+        "Cache-Control: no-store",
+        *(f"{name}: {value}" for name, value in headers),
+    ]
+    return request_id, ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
 
-def _write_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
-    gunicorn.util.write_nonblock(sock, error_response(status_int, reason))
-
-
-# gunicorn's own check of every response header, kept for whatever the fast path below
-# does not vouch for (and for the errors it raises).
-_check_headers = gunicorn.http.wsgi.Response.process_headers
-# Header names gunicorn accepted (a token, not hop-by-hop), with their lowercase form.
-_CHECKED_NAMES: dict[str, str] = {}
-CHECKED_NAMES_KEPT = 256
-
-
-def process_headers(self: Any, headers: list[tuple[Any, Any]]) -> None:
-    """gunicorn's ``Response.process_headers``, with each header name checked once.
-
-    gunicorn matches every name and value against a regular expression and lowercases the
-    name twice, on every response: 2.3 us a header on the benchmark's machine, 35 us for
-    a catalog answer's fifteen. A name it accepted once (and that is not hop-by-hop) is
-    remembered; a value made of printable ASCII alone is within what its expression
-    allows, checked by two string methods instead. Anything else (another type, a tab,
-    bytes above 0x7e, a line break, a name not seen before) takes gunicorn's own path,
-    with its own errors.
-    """
-    checked = _CHECKED_NAMES
-    for name, value in headers:
-        lowered = checked.get(name) if type(name) is str else None
-        if (
-            lowered is None
-            or type(value) is not str
-            or not (value.isascii() and value.isprintable())
-        ):
-            _check_headers(self, [(name, value)])  # raises for what gunicorn refuses
-            remember = type(name) is str and len(checked) < CHECKED_NAMES_KEPT
-            if remember and not gunicorn.util.is_hoppish(name):
-                checked[name] = name.lower()
-            continue
-        value = value.strip(" \t")
-        if lowered == "content-length":
-            self.response_length = int(value)
-        self.headers.append((name, value))
-
-
-def install() -> None:
-    gunicorn.util.write_error = _write_error  # called by the worker for refused requests
-    gunicorn.http.wsgi.SERVER = SERVER_NAME  # read by each response's Server header
-    gunicorn.http.wsgi.Response.process_headers = process_headers
-
-
-# How long a worker with no free thread leaves a waiting connection to the other workers,
-# and for how long after such a pause it accepts without pausing again: when every worker
-# is busy, each pays one short pause a second, not one per connection.
-ACCEPT_PAUSE = float(os.environ.get("GUNICORN_ACCEPT_PAUSE_MS", "10")) / 1000
-ACCEPT_FREELY_AFTER_PAUSE = 1.0
-
-
-class DrainingThreadWorker(ThreadWorker):
-    """gthread that spreads new connections over the workers and drains on a graceful stop.
-
-    Spreading: a worker whose requests in progress (or queued for a thread) already
-    match its thread count stops polling the listener for :data:`ACCEPT_PAUSE` instead of
-    accepting; a worker with a free thread takes the connection meanwhile. If it is
-    still waiting afterwards, every worker is busy and this one accepts it, as gthread
-    would have. Idle keep-alive connections do not count: they hold no thread.
-    """
+class BookstoreWorker(ThreadWorker):
+    """gthread, answering refused requests in the envelope and draining on a graceful stop."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._paused_until = 0.0
-        self._accept_freely_until = 0.0
+        self.security_headers = security_headers(0)
+        # The request each thread last answered: an error raised while gunicorn drains
+        # that request's unread body comes after a complete answer, and gets no other.
+        self.answered = threading.local()
 
-    def busy(self) -> int:
-        """Connections this worker holds that are in a thread or waiting for one."""
-        return self.nr_conns - len(self.keepalived_conns) - len(self.pending_conns)
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        config = getattr(self.wsgi, "config", None) or {}
+        self.security_headers = security_headers(config.get("HSTS_SECONDS", 0))
 
-    def accept(self, listener: Any) -> None:
-        now = time.monotonic()
-        if now >= self._accept_freely_until and self.busy() >= self.cfg.threads:
-            self._paused_until = now + ACCEPT_PAUSE
-            self._accept_freely_until = self._paused_until + ACCEPT_FREELY_AFTER_PAUSE
-            super().set_accept_enabled(False)  # run() enables it again after the pause
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        self.answered.req = None
+        keepalive = super().handle_request(req, conn)
+        self.answered.req = weakref.ref(req)
+        return keepalive
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        answered = getattr(self.answered, "req", None)
+        if req is not None and answered is not None and answered() is req:
+            self.log.debug("%s after the answer; the connection closes", type(exc).__name__)
             return
-        super().accept(listener)
+        status, reason, code, message = refusal(exc)
+        request_id, payload = error_response(status, reason, code, message, self.security_headers)
+        addr = addr or ("", -1)  # a unix socket
+        if status >= 500:
+            self.log.error(
+                "error handling a request", exc_info=exc, extra={"request_id": request_id}
+            )
+        else:
+            # The class only: gunicorn's message quotes the request.
+            self.log.warning(
+                "refused a request: %s",
+                type(exc).__name__,
+                extra={"request_id": request_id, "status": status, "remote_addr": addr[0]},
+            )
+        req = req or getattr(exc, "req", None)  # set on framing errors, for the access log
+        if req is not None:
+            self.log_refusal(req, client, addr, status, reason, request_id, len(payload))
+        try:
+            util.write_nonblock(client, payload)
+        except OSError:
+            self.log.debug("the refused client is gone")
 
-    def wait_for_and_dispatch_events(self, timeout: float) -> None:
-        pause_left = self._paused_until - time.monotonic()
-        if pause_left > 0:  # wake up when the pause ends, not a whole poll timeout later
-            timeout = min(timeout, pause_left)
-        super().wait_for_and_dispatch_events(timeout)
+    def log_refusal(
+        self,
+        req: Any,
+        client: Any,
+        addr: Any,
+        status: int,
+        reason: str,
+        request_id: str,
+        sent: int,
+    ) -> None:
+        """The access-log line gunicorn writes for a refused request it parsed."""
+        environ = default_environ(req, client, self.cfg)
+        environ.update(REMOTE_ADDR=addr[0], REMOTE_PORT=str(addr[1]))
+        environ["bookstore.request_id"] = request_id
+        resp = Response(req, client, self.cfg)
+        resp.status = f"{status} {reason}"
+        resp.status_code = status
+        resp.sent = sent
+        self.log.access(resp, req, environ, dt.timedelta(0))
 
     def set_accept_enabled(self, enabled: bool) -> None:
-        if enabled and self.alive and time.monotonic() < self._paused_until:
-            return
         super().set_accept_enabled(enabled)
-        if not enabled and not self.alive:
+        if not enabled and not self.alive:  # the stop began: refuse new connections now
             for listener in self.sockets:
                 listener.close()  # closed again at the end: gunicorn's close is idempotent

@@ -8,10 +8,11 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from gunicorn.http.errors import NoMoreData, ParseException
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import ClientDisconnected, HTTPException, MethodNotAllowed
 
 from bookstore.exceptions import (
     HTTP_CODES,
@@ -108,6 +109,17 @@ def register_error_handlers(app: Flask) -> None:
         return render(
             BadRequest("The request body contains invalid data", details=marshmallow_details(exc))
         )
+
+    # Raised while the body is read: a malformed chunk (gunicorn), a body shorter than
+    # its Content-Length or cut off (Werkzeug, gunicorn). The client's fault: 400.
+    @app.errorhandler(ParseException)
+    @app.errorhandler(NoMoreData)
+    @app.errorhandler(ClientDisconnected)
+    def unreadable_body(exc: Exception):
+        log.info(
+            "unreadable request body: %s", type(exc).__name__, extra={"request_id": request_id()}
+        )
+        return render(BadRequest("The request body is not valid HTTP"))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

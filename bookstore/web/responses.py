@@ -16,7 +16,7 @@ from flask import request
 from werkzeug.datastructures import Headers
 from xxhash import xxh3_128
 
-from bookstore.web.requests import current_request, request_id
+from bookstore.web.requests import request_id
 
 JSON_TYPE = "application/json; charset=utf-8"
 _JSON_CONTENT_TYPE = (("Content-Type", JSON_TYPE),)
@@ -24,58 +24,18 @@ NO_STORE = "private, no-store"
 MAX_DETAILS = 100
 MAX_FIELD_CHARS = 200
 
-# -- the request and the response -----------------------------------------------------
+# -- the response --------------------------------------------------------------------
 
-# Headers Werkzeug rewrites on the way out (made absolute / IRI-encoded).
-_REWRITTEN = frozenset({"location", "content-location"})
 Pairs = Sequence[tuple[str, str]]
 
 
-class ComposedHeaders(Headers):
-    """Werkzeug's headers, taking the pairs the app composes itself without a check each.
-
-    ``Headers.add`` and ``extend`` check every value for line breaks through a generic
-    iterator, about 0.8 us a header, and a catalog answer carries fifteen. Pairs built by
-    the app from constants, numbers, hex digests and request ids already matched against
-    a pattern cannot hold a line break: :func:`add_headers` appends them as they are. Any
-    other value (a client's, a stored one) still goes through ``add``/``extend``, and
-    gunicorn checks every header name and value once more before it writes them.
-    """
-
-    @classmethod
-    def composed(cls, pairs: Pairs) -> ComposedHeaders:
-        headers = cls()
-        headers.add_composed(pairs)
-        return headers
-
-    def add_composed(self, pairs: Pairs) -> None:
-        self._list.extend(pairs)
-
-
 def add_headers(response: flask.Response, pairs: Pairs) -> None:
-    """Append ``pairs`` the app composed (see :class:`ComposedHeaders`) to ``response``."""
-    headers = response.headers
-    if type(headers) is ComposedHeaders:
-        headers.add_composed(pairs)
-    else:  # a response built elsewhere (a view's own Werkzeug response): checked as usual
-        headers.extend(pairs)
+    """Append ``pairs`` to ``response`` (each value checked by Werkzeug)."""
+    response.headers.extend(pairs)
 
 
 class Response(flask.Response):
-    """Flask's response with :class:`ComposedHeaders`, and no header copy on the way out.
-
-    Werkzeug hands the server a copy of the headers (each one validated again as it is
-    copied) so that it can rewrite ``Location``, drop ``Content-Length`` from 1xx/204/304
-    answers or compute a missing length. An ordinary JSON answer, with its length already
-    known and neither location header, needs none of that: the headers go out as they are.
-    """
-
-    def __init__(
-        self, response: Any = None, status: Any = None, headers: Any = None, **kwargs: Any
-    ) -> None:
-        if not isinstance(headers, Headers):
-            headers = ComposedHeaders(headers)  # given pairs are checked, as by Werkzeug
-        super().__init__(response, status, headers, **kwargs)
+    """Flask's response (the app's ``response_class``), with the body as one bytes value."""
 
     def body_bytes(self) -> bytes:
         """The body, as ``get_data()`` gives it, without a join when it is one bytes part."""
@@ -83,18 +43,6 @@ class Response(flask.Response):
         if type(parts) is list and len(parts) == 1 and type(parts[0]) is bytes:
             return parts[0]  # type: ignore[no-any-return]
         return self.get_data()
-
-    def get_wsgi_headers(self, environ: dict[str, Any]) -> Headers:
-        status = self.status_code
-        if status < 200 or status in (204, 304):
-            return super().get_wsgi_headers(environ)
-        has_length = False
-        for name, _ in self.headers:
-            lowered = name.lower()
-            if lowered in _REWRITTEN:
-                return super().get_wsgi_headers(environ)
-            has_length = has_length or lowered == "content-length"
-        return self.headers if has_length else super().get_wsgi_headers(environ)
 
 
 # -- encoding ------------------------------------------------------------------------
@@ -108,10 +56,8 @@ def etag_of(*parts: bytes) -> str:
     """A strong ETag: the 128-bit XXH3 hash of ``parts``, in hex.
 
     An ETag tells versions of one representation apart; it guards nothing against an
-    adversary (only admins write the catalog), so it needs a well-distributed 128-bit hash,
-    not a cryptographic one. SHA-256 over a 7 KB list page took 6 us on a CPU with SHA
-    instructions and 28-40 us on one without (a fortieth of the page's whole cost); XXH3
-    takes under 2 us on either.
+    adversary (only admins write the catalog), so a well-distributed 128-bit hash will
+    do, and a cryptographic one would cost more on every read.
     """
     digest = xxh3_128()
     for part in parts:
@@ -135,19 +81,19 @@ def error_response(
         # A body of 50,000 unknown fields must not earn a 4 MB answer.
         message = f"{message} (the first {MAX_DETAILS} of {len(listed)} problems are listed)"
         listed = listed[:MAX_DETAILS]
-    body = {
-        "error": {
-            "status": status,
-            "code": code,
-            "message": message,
-            "details": [_short_field(detail) for detail in listed],
-            "request_id": request_id(),
-        }
-    }
-    response = Response(dumps(body), status=status, content_type=JSON_TYPE)
+    body = error_body(status, code, message, [_short_field(d) for d in listed], request_id())
+    response = Response(body, status=status, content_type=JSON_TYPE)
     response.headers.update(headers)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def error_body(
+    status: int, code: str, message: str, details: list[Mapping[str, str]], rid: str
+) -> bytes:
+    """The contract's error envelope; the server's own refusals use it too."""
+    error = {"status": status, "code": code, "message": message, "details": details}
+    return dumps({"error": {**error, "request_id": rid}})
 
 
 def _short_field(detail: Mapping[str, str]) -> Mapping[str, str]:
@@ -158,13 +104,19 @@ def _short_field(detail: Mapping[str, str]) -> Mapping[str, str]:
     return {**detail, "field": field[:MAX_FIELD_CHARS] + "..."}
 
 
-def etag_matches(header: str | None, etag: str) -> bool:
-    """Whether an ``If-None-Match``/``If-Match`` header names ``etag`` (or is ``*``)."""
+def etag_matches(header: str | None, etag: str, *, weak: bool = True) -> bool:
+    """Whether a conditional header names ``etag`` (or is ``*``).
+
+    ``If-None-Match`` compares weakly (``W/"x"`` matches ``"x"``); ``If-Match`` strongly
+    (``weak=False``): a weak tag never matches (RFC 9110, 13.1.1 and 8.8.3.2).
+    """
     if not header:
         return False
     if header.strip() == "*":
         return True
-    candidates = (tag.strip().removeprefix("W/") for tag in header.split(","))
+    candidates = (tag.strip() for tag in header.split(","))
+    if weak:
+        candidates = (tag.removeprefix("W/") for tag in candidates)
     return etag in candidates
 
 
@@ -178,17 +130,15 @@ def conditional_json(
 ) -> Response:
     """A JSON response with a strong ETag; 304 when ``If-None-Match`` matches it."""
     etag = etag_of(*etag_parts)
-    environ = current_request().environ
-    # A digest and one of the app's own directives; each ``headers[name] = value`` would
-    # rescan the list, so the headers are built in one.
-    listed = ComposedHeaders.composed((("ETag", etag), ("Cache-Control", cache_control)))
+    environ = request.environ
+    listed = Headers([("ETag", etag), ("Cache-Control", cache_control)])
     if headers:
-        listed.extend(headers.items())  # Location: a path, checked as usual
+        listed.extend(headers.items())
     if environ["REQUEST_METHOD"] in ("GET", "HEAD") and etag_matches(
         environ.get("HTTP_IF_NONE_MATCH"), etag
     ):
         return Response(status=304, headers=listed)
-    listed.add_composed(_JSON_CONTENT_TYPE)
+    listed.extend(_JSON_CONTENT_TYPE)
     return Response(b"".join(body_parts), status=status, headers=listed)
 
 
@@ -240,7 +190,7 @@ def etag_for(data: Mapping[str, Any]) -> str:
 
 def if_match_satisfied(current_etag: str) -> bool:
     header = request.headers.get("If-Match")
-    return header is None or etag_matches(header, current_etag)
+    return header is None or etag_matches(header, current_etag, weak=False)
 
 
 # -- links ---------------------------------------------------------------------------

@@ -213,7 +213,7 @@ class TestCORS:
                 "Access-Control-Request-Headers": "Authorization, Content-Type, Idempotency-Key",
             },
         )
-        assert resp.status_code == 200
+        assert resp.status_code == 204
         assert resp.headers["Access-Control-Allow-Origin"] == "http://shop.example"
         assert resp.headers["Access-Control-Max-Age"] == "600"
         assert "idempotency-key" in resp.headers["Access-Control-Allow-Headers"].lower()
@@ -239,56 +239,11 @@ class TestCORS:
         assert "Access-Control-Allow-Origin" not in resp.headers
 
 
-@pytest.mark.parametrize(
-    ("status", "headers", "expected"),
-    [
-        # Nothing to rewrite: the headers go out as set, length included.
-        (200, {"ETag": '"e"'}, {"ETag": '"e"', "Content-Length": "2"}),
-        # Werkzeug's own rules still apply where they change something.
-        (201, {"Location": "/v1/bücher/7"}, {"Location": "/v1/b%C3%BCcher/7"}),
-        (200, {"Content-Location": "/v1/bücher"}, {"Content-Location": "/v1/b%C3%BCcher"}),
-        (204, {}, {"Content-Length": None}),
-        (304, {"ETag": '"e"'}, {"ETag": '"e"', "Content-Type": None, "Content-Length": None}),
-    ],
-)
-def test_wsgi_headers_are_rewritten_only_where_needed(app, status, headers, expected):
-    from bookstore.web.responses import Response
-
-    body = b"" if status in (204, 304) else b"{}"
-    with app.test_request_context("/v1/books/7"):
-        response = Response(body, status=status, headers=headers, content_type="application/json")
-        sent = response.get_wsgi_headers(app.test_request_context().request.environ)
-    for name, value in expected.items():
-        assert sent.get(name) == value
-    rewritten = status != 200 or "Content-Location" in headers
-    assert (sent is not response.headers) == rewritten
-
-
 def test_the_app_answers_with_its_own_response_class(client):
     from bookstore.web.responses import Response
 
     assert client.application.response_class is Response
     assert int(client.get("/v1/nothing-here").headers["Content-Length"]) > 0
-
-
-def test_composed_headers_go_in_as_built_and_other_values_are_still_checked(app):
-    from werkzeug.datastructures import Headers
-
-    from bookstore.web.responses import ComposedHeaders, Response, add_headers
-
-    response = Response(b"{}", content_type="application/json")
-    assert type(response.headers) is ComposedHeaders
-    add_headers(response, (("X-Cache", "MISS"), ("X-RateLimit-Limit", "300")))
-    assert response.headers["X-Cache"] == "MISS"
-    assert response.headers.getlist("X-RateLimit-Limit") == ["300"]
-    # Pairs from anywhere else go through Werkzeug's check: no header splitting.
-    with pytest.raises(ValueError, match="newline"):
-        Response(b"{}", headers=[("X-Note", "a\r\nSet-Cookie: x=1")])
-    with pytest.raises(ValueError, match="newline"):
-        response.headers.add("X-Note", "a\nb")
-    foreign = Response(b"{}", headers=Headers())  # a response whose headers came from elsewhere
-    with pytest.raises(ValueError, match="newline"):
-        add_headers(foreign, (("X-Note", "a\nb"),))
 
 
 def test_every_header_reaches_the_client_once(client):
