@@ -54,9 +54,13 @@ def request_body() -> bytes:
 
     Werkzeug raises 413 on a ``Content-Length`` over the limit, but it cuts a chunked body
     (no ``Content-Length``) at the limit without an error: the first megabyte of a larger
-    body would be parsed as if it were all of it. One byte more tells the two apart.
+    body would be parsed as if it were all of it. One byte more tells the two apart. A body
+    cut short by the client (fewer bytes than its ``Content-Length``) is 400.
     """
     raw = request.get_data(cache=True)
+    expected = request.content_length
+    if expected is not None and len(raw) < expected:  # gunicorn hands on what came before EOF
+        raise BadRequest("The request body is shorter than its Content-Length")
     limit = request.max_content_length
     cut = request.content_length is None and limit is not None and len(raw) >= limit
     if cut and request.environ["wsgi.input"].read(1):

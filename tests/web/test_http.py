@@ -200,6 +200,18 @@ class TestETags:
         )
         assert_error(stale, 412, "PRECONDITION_FAILED")
 
+    def test_if_match_compares_strongly_and_if_none_match_weakly(self, client, admin_headers, make):
+        book = make.book(stock=1)
+        etag = client.get(f"/v1/books/{book.id}").headers["ETag"]
+        weak = client.get(f"/v1/books/{book.id}", headers={"If-None-Match": f"W/{etag}"})
+        assert weak.status_code == 304
+        resp = client.patch(
+            f"/v1/books/{book.id}",
+            json={"stock": 2},
+            headers={**admin_headers, "If-Match": f"W/{etag}"},
+        )
+        assert_error(resp, 412, "PRECONDITION_FAILED")
+
 
 class TestCORS:
     def test_preflight_from_allowed_origin(self, app):
