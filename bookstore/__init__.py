@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from bookstore import models  # noqa: F401 - registers the models with the metadata
 from bookstore.cli import register_cli
 from bookstore.config import DEFAULT_SQLITE_URL, load_config
-from bookstore.extensions import cors, db, migrate, redis_client
+from bookstore.extensions import cors, db, migrate
 from bookstore.redis import cache, ratelimit
 from bookstore.redis import client as redis_link
 from bookstore.serving.logs import configure_logging
@@ -115,7 +115,6 @@ def _init_logging(app: Flask) -> None:
 
 def _init_extensions(app: Flask) -> None:
     db.init_app(app)
-    redis_client.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     cors.init_app(
         app,

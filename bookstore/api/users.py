@@ -70,7 +70,9 @@ def update_me(body: dict[str, Any]):
     """Update the caller's own account (name, email, password) with a JSON merge patch.
 
     Changing `email` or `password` requires `current_password` (400 `VALIDATION_ERROR`
-    naming `current_password` when it is missing or wrong). A password change revokes
+    naming `current_password` when it is missing or wrong); each check spends one of the
+    account's login attempts (`RATELIMIT_LOGIN_ACCOUNT`), 429 once they are spent. A
+    password change revokes
     every other session and every access token issued before it, including the one
     used for this request: the caller keeps its session by calling `POST /v1/auth/refresh`
     with its refresh token. A taken email is 409 `DUPLICATE_RESOURCE`.

@@ -1,29 +1,21 @@
 """Per-request checks on a verified token: revoked tokens and deactivated/demoted users.
 
-Budget: one Redis round trip (an MGET of three keys, see ``auth.revocation``) and no SQL
+Budget: one Redis round trip (an MGET of three keys, see ``redis.revocation``) and no SQL
 while Redis is up; one indexed SQL query when Redis is not configured or is down. A
-Redis failure is logged and the database answers instead, never a 500. After a failure
-Redis is skipped for a few seconds so an outage does not cost a timeout per request.
+Redis failure opens the app's breaker (``redis.client``) and the database answers
+instead, never a 500; while it is open Redis is skipped, not waited for.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-
-import redis
-from flask import current_app
 from sqlalchemy import exists, select
 
 from bookstore.auth.tokens import Identity
 from bookstore.exceptions import Unauthorized
-from bookstore.extensions import db, redis_client
+from bookstore.extensions import db
 from bookstore.models import RefreshToken, RevokedToken, User
+from bookstore.redis.client import get_link
 from bookstore.redis.revocation import jti_key, session_key, version_key
-
-log = logging.getLogger("bookstore.auth")
-REDIS_BACKOFF_SECONDS = 5.0
-SKIP_UNTIL = "bookstore_auth_redis_skip_until"
 
 users = User.__table__
 refresh_tokens = RefreshToken.__table__
@@ -36,22 +28,15 @@ def _revoked() -> Unauthorized:
 
 def ensure_active(identity: Identity) -> None:
     """Raise 401 when the token was revoked or its user may no longer act with its role."""
-    client = redis_client.get()
-    ext = current_app.extensions
-    if client is not None and ext.get(SKIP_UNTIL, 0.0) <= time.monotonic():
-        try:
-            values = client.mget(
-                jti_key(identity.jti),
-                session_key(identity.session_id),
-                version_key(identity.user_id),
-            )
-        except redis.RedisError as exc:
-            ext[SKIP_UNTIL] = time.monotonic() + REDIS_BACKOFF_SECONDS
-            log.warning(
-                "redis unavailable: checking tokens against the database",
-                extra={"error": exc.__class__.__name__},
-            )
-        else:
+    link = get_link()
+    if link is not None:
+        keys = (
+            jti_key(identity.jti),
+            session_key(identity.session_id),
+            version_key(identity.user_id),
+        )
+        values = link.run("token checks", lambda client: client.mget(keys))
+        if values is not None:
             _check_markers(identity, values)
             return
     _check_database(identity)

@@ -1,8 +1,10 @@
 """Response cache for public catalog reads, shared in Redis (or in process without it).
 
 What is cached: ``GET``/``HEAD`` of the ``books``, ``authors`` and ``magazines``
-blueprints that answer ``200`` with ``Cache-Control: public``; the key is the path plus
-the query parameters sorted by name. Those representations are the same for every
+blueprints that answer ``200`` with ``Cache-Control: public``. The key is canonical: the
+path plus the query as the view's own query schema parses it (:func:`cache_key`), so
+every spelling of one query is one entry, and a query the view would refuse (unknown,
+repeated or invalid parameters) is not cached at all. Those representations are the same for every
 caller, so a bearer token does not bypass the cache; anything ``private``/``no-store``
 is never stored. The entry is the body up to (not including) ``meta``, the ``ETag`` and
 the headers, so a hit answers ``If-None-Match`` with 304 and carries a fresh request id.
@@ -11,24 +13,25 @@ Invalidation: every entry is tagged with the catalog *generation* read at lookup
 Any commit that wrote a catalog table (seen by SQLAlchemy session events, so services
 such as orders are covered too) bumps the generation right after the commit, and a tag
 that does not match is a miss: no read after a write returns the old data, whichever
-worker or instance serves it. The lookup is one ``MGET generation entry`` sent in the
-rate limiter's round trip, and a miss's ``SET`` waits for the process's next round trip:
-the cache adds no round trip of its own.
+worker or instance serves it. The lookup is one ``MGET generation entry`` before the
+view, a miss is stored at the end of its request; entries have a TTL, a size cap and
+there are at most ``CACHE_MAX_ENTRIES`` of them.
 """
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
-from urllib.parse import unquote_plus
 
 import click
 import orjson
 from flask import Flask, Request, current_app, has_app_context
+from marshmallow import ValidationError
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from bookstore import openapi
+from bookstore.openapi.decorators import view_doc
 from bookstore.redis.cache_stores import LocalStore, RedisStore
 from bookstore.redis.client import get_link
 from bookstore.web.requests import current_request, request_id
@@ -40,7 +43,6 @@ openapi.COMMON_HEADERS["X-Cache"] = {
 }
 CATALOG_BLUEPRINTS = frozenset({"books", "authors", "magazines"})
 CATALOG_TABLES = frozenset({"books", "authors", "magazines"})
-_URL = "bookstore.redis.cache.url"  # environ: this request's normalised URL
 _PENDING = "bookstore.redis.cache"  # environ: (url, generation) of a miss to store
 _CHANGED = "bookstore.catalog_changed"  # session.info: this transaction wrote the catalog
 
@@ -50,7 +52,9 @@ def init_app(app: Flask) -> None:
         return
     link = get_link(app)
     if link is not None:
-        store: RedisStore | LocalStore = RedisStore(link, ttl=app.config["CACHE_TTL"])
+        store: RedisStore | LocalStore = RedisStore(
+            link, ttl=app.config["CACHE_TTL"], max_entries=app.config["CACHE_MAX_ENTRIES"]
+        )
     else:
         store = LocalStore(
             app.config["CACHE_MAX_ENTRIES"],
@@ -58,9 +62,6 @@ def init_app(app: Flask) -> None:
             generation_file=Path(app.instance_path) / "cache-generation",
         )
     app.extensions["bookstore_cache"] = store
-    if link is not None:
-        # Fetched with the rate limiter's round trip.
-        link.planned_reads = functools.partial(_planned_reads, store)
     app.before_request(functools.partial(_lookup, store))
     app.after_request(functools.partial(_store, store, app.config["CACHE_MAX_ENTRY_BYTES"]))
     app.cli.add_command(cache_clear_command)
@@ -84,47 +85,36 @@ def cache_clear_command() -> None:
 # -- the request path --------------------------------------------------------------------
 
 
-def _decoded_name(pair: str) -> str:
-    name = pair.partition("=")[0]
-    return unquote_plus(name) if "%" in name or "+" in name else name
+def cache_key(req: Request | None = None) -> str | None:
+    """This request's canonical cache key, or None when it is not to be cached.
 
-
-def normalised_url(req: Request | None = None) -> str:
-    """The path and the query's ``name=value`` pairs, as sent, sorted by decoded name.
-
-    Sorting by the name the view reads makes parameter order irrelevant; the sort is
-    stable, so repeated parameters (the first one counts) keep their order even when one
-    spelling of the name is percent-encoded. The pairs themselves are kept as sent, not
-    decoded and encoded again (a tenth of a millisecond for a cursor page's query): two
-    spellings of one value are two entries, never one entry for two meanings.
+    A catalog read without a query string is keyed on its path. With one, the view's
+    query schema parses it, as the view will: the key is the path plus the parsed
+    values, sorted by name, so parameter order, percent-encoding and the spelling of a
+    value (``per_page=020``) make no new entry. A parameter the schema does not know, a
+    repeated parameter or a value it refuses: not cached (the view answers 400 anyway).
     """
     req = req or current_request()
-    query = req.environ.get("QUERY_STRING", "")
-    pairs = sorted((pair for pair in query.split("&") if pair), key=_decoded_name)
-    return f"{req.path}?{'&'.join(pairs)}" if pairs else req.path
-
-
-def _cacheable_url() -> str | None:
-    """This request's cache key, or None when it is not a cacheable read (kept per request)."""
-    req = current_request()
-    environ = req.environ
-    if _URL not in environ:
-        if req.method in ("GET", "HEAD") and req.blueprint in CATALOG_BLUEPRINTS:
-            # Most reads carry no query string: their key is the path, nothing to sort.
-            url = normalised_url(req) if environ.get("QUERY_STRING") else req.path
-        else:
-            url = None
-        environ[_URL] = url
-    return environ[_URL]
-
-
-def _planned_reads(store: RedisStore) -> list[str] | None:
-    url = _cacheable_url()
-    return None if url is None else store.reads(url)
+    if req.method not in ("GET", "HEAD") or req.blueprint not in CATALOG_BLUEPRINTS:
+        return None
+    if not req.environ.get("QUERY_STRING"):
+        return req.path
+    view = current_app.view_functions.get(req.endpoint or "")
+    schema = None if view is None else view_doc(view).get("query")
+    args = req.args
+    if schema is None or any(len(values) > 1 for values in args.listvalues()):
+        return None
+    try:
+        parsed = schema.load(args.to_dict())
+    except ValidationError:
+        return None
+    if not parsed:
+        return req.path
+    return f"{req.path}?{orjson.dumps(sorted(parsed.items()), default=str).decode()}"
 
 
 def _lookup(store: RedisStore | LocalStore) -> Response | None:
-    url = _cacheable_url()
+    url = cache_key()
     if url is None:
         return None
     generation, entry = store.get(url)

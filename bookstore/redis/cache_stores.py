@@ -3,7 +3,8 @@
 Both stores answer ``get(url) -> (generation, entry or None)``, ``put(url, generation,
 entry)`` and ``bump()``; an entry only counts when it was stored under the generation
 that is current now. Neither ever raises: a Redis failure is a miss and is reported to
-the :class:`~bookstore.redis.client.RedisLink` breaker.
+the :class:`~bookstore.redis.client.RedisLink` breaker. Both are bounded: a TTL per
+entry and at most ``max_entries`` entries.
 """
 
 from __future__ import annotations
@@ -18,9 +19,32 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
+import redis
+
 from bookstore.redis.client import UNAVAILABLE, RedisLink
 
 GENERATION_KEY = "cache:generation"
+INDEX_KEY = "cache:index"
+
+# Stores one entry and keeps the cache bounded: the index is a sorted set of entry keys
+# scored by when they were stored; members older than the TTL have expired and are
+# dropped, and past ``max`` the oldest entries are deleted with their members.
+# KEYS: entry, index. ARGV: value, ttl, now, max entries.
+STORE = """
+local ttl = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
+redis.call('ZADD', KEYS[2], now, KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if over > 0 then
+    local oldest = redis.call('ZRANGE', KEYS[2], 0, over - 1)
+    redis.call('DEL', unpack(oldest))
+    redis.call('ZREM', KEYS[2], unpack(oldest))
+end
+redis.call('EXPIRE', KEYS[2], ttl)
+return over
+"""
 
 
 @functools.lru_cache(maxsize=1024)  # a miss computes it twice: at lookup and at store
@@ -32,61 +56,43 @@ class RedisStore:
     """Entries are ``<generation>\\n<entry>`` under a key per URL, with a TTL.
 
     One key per URL (not per generation and URL) means a write leaves no orphans behind:
-    the next miss overwrites the stale entry. The generation key has no TTL, so a
-    ``volatile-*`` eviction policy never drops it. Lookups are piggybacked on the rate
-    limiter's round trip and stores deferred to the next one (see ``RedisLink``).
+    the next miss overwrites the stale entry. A lookup is one ``MGET generation entry``,
+    a store one script call (:data:`STORE`), both within the request that needs them.
     """
 
-    def __init__(self, link: RedisLink, ttl: int) -> None:
+    def __init__(self, link: RedisLink, ttl: int, max_entries: int) -> None:
         self.link = link
         self.ttl = ttl
+        self.max_entries = max_entries
+        self.script = link.client.register_script(STORE)
         # A write whose bump failed (Redis down) is replayed as soon as Redis answers.
         self.bump_pending = False
         link.on_recover.append(self._bump_if_pending)
 
-    def reads(self, url: str) -> list[str]:
-        """What a lookup reads: fetched with the rate limiter's round trip when possible."""
-        return [GENERATION_KEY, entry_key(url)]
-
     def get(self, url: str) -> tuple[bytes | None, bytes | None]:
-        reads = self.reads(url)
-        values = None if self.bump_pending else self.link.piggybacked(reads)
+        values = self.link.run("cache lookup", functools.partial(self._fetch, entry_key(url)))
         if values is None:
-            values = self._fetch(reads)
-            if values is None:
-                return None, None
+            return None, None
         generation, raw = values
         generation = generation or b"0"
         if raw is not None and raw.startswith(generation + b"\n"):
             return generation, raw[len(generation) + 1 :]
         return generation, None
 
-    def _fetch(self, reads: list[str]) -> list[bytes | None] | None:
-        # Without the limiter's round trip (limiting off, or a bump to replay first).
-        if not self.link.should_try():
-            return None
-        try:
-            pipe = self.link.batch()
-            skip = self.link.drain_deferred(pipe)
-            if self.bump_pending:
-                pipe.incr(GENERATION_KEY)
-            pipe.mget(reads)
-            # A failed deferred write only loses an entry; a failed bump or lookup is a miss.
-            replies = pipe.execute()[skip:]
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    raise reply
-            values = replies[-1]
-            self.bump_pending = False
-        except UNAVAILABLE as exc:
-            self.link.failed(exc, "cache lookup")
-            return None
-        self.link.succeeded()
-        return values
+    def _fetch(self, key: str, client: redis.Redis) -> list[bytes | None]:
+        if not self.bump_pending:
+            return client.mget(GENERATION_KEY, key)  # type: ignore[return-value]
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(GENERATION_KEY)  # a bump that could not reach Redis, replayed first
+        pipe.mget(GENERATION_KEY, key)
+        values = pipe.execute()[-1]
+        self.bump_pending = False
+        return values  # type: ignore[no-any-return]
 
     def put(self, url: str, generation: bytes, entry: bytes) -> None:
-        # Stored by this process's next round trip: a miss costs no trip of its own.
-        self.link.defer_set(entry_key(url), generation + b"\n" + entry, self.ttl)
+        keys = [entry_key(url), INDEX_KEY]
+        args = [generation + b"\n" + entry, self.ttl, repr(time.time()), self.max_entries]
+        self.link.run("cache store", lambda client: self.script(keys, args, client))
 
     def bump(self) -> None:
         self.bump_pending = True

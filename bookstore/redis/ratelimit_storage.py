@@ -1,32 +1,30 @@
-"""A moving-window rate limit storage for Flask-Limiter: one Redis round trip per limit.
+"""Moving windows for the rate limiter: one script call per limit in Redis, else in process.
 
-The stock ``limits`` Redis storage answers a hit with one script call, then Flask-Limiter
-asks again for the window (remaining, reset) to write the headers: two round trips per
-limit. Here the hit's script also returns the window, which is kept for the rest of the
-request, so the header lookup costs nothing. Reads another part of the request will need
-(the response cache's lookup) ride in the same round trip. While Redis is unreachable
-each process counts in memory instead (see :class:`bookstore.redis.client.RedisLink`).
+In Redis a hit is one ``EVALSHA`` of :data:`ACQUIRE_AND_COUNT` (registered with
+``register_script``, reloaded by redis-py if a restarted Redis forgot it): it counts the
+hit if the window has room and returns the window, so the headers need no second
+lookup. Without Redis, or while the breaker in :mod:`bookstore.redis.client` is open,
+each process counts in memory with ``limits``' moving window on its ``MemoryStorage``.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import NamedTuple
 
-from flask import has_request_context
-from limits.storage import MemoryStorage, RedisStorage
-from redis.exceptions import NoScriptError
+from limits import RateLimitItem
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
-from bookstore.redis.client import UNAVAILABLE, RedisLink
-from bookstore.web.requests import current_request
+from bookstore.redis.client import RedisLink
 
-# The window is a list of hit timestamps, newest first (the layout of the ``limits`` moving
-# window, so its own scripts read it too). Hits that left the window are popped from the
-# tail, so the list holds exactly the hits inside it. Under steady traffic a hit pops one
-# or two; after a client's quiet spell, a whole burst may have left the window at once:
-# past eight pops the script finds where the expired hits start (a binary search, the
-# list being in time order) and trims them in one LTRIM, so one request never runs a
-# loop as long as the limit while Redis, single-threaded, makes everyone else wait.
+# The window is a list of hit timestamps, newest first. Hits that left the window are
+# popped from the tail, so the list holds exactly the hits inside it. Under steady
+# traffic a hit pops one or two; after a client's quiet spell, a whole burst may have
+# left the window at once: past eight pops the script finds where the expired hits
+# start (a binary search, the list being in time order) and trims them in one LTRIM,
+# so one request never runs a loop as long as the limit while Redis, single-threaded,
+# makes everyone else wait.
 # ARGV: now, limit, window length in seconds, cost.
 # Returns {1 if acquired else 0, oldest timestamp inside the window, hits inside it}.
 ACQUIRE_AND_COUNT = """
@@ -64,97 +62,40 @@ if count + cost <= limit then
 end
 return {acquired, oldest or ARGV[1], count}
 """
-_WINDOWS = "bookstore.redis.ratelimit.windows"
 
 
-def _remember(key: str, window: tuple[float, int]) -> None:
-    # Per request, in the WSGI environ: a thread or app context may serve many requests.
-    if has_request_context():
-        current_request().environ.setdefault(_WINDOWS, {})[key] = window
+class Window(NamedTuple):
+    """One limit after a hit: counted or refused, when it next frees a slot, what is left."""
+
+    acquired: bool
+    reset_at: float  # epoch seconds
+    remaining: int
 
 
-def _remembered(key: str) -> tuple[float, int] | None:
-    if has_request_context():
-        return current_request().environ.get(_WINDOWS, {}).get(key)
-    return None
+def storage_key(limit: RateLimitItem, scope: str, key: str) -> str:
+    # The limit is part of the key: a changed setting starts a window of its own.
+    return f"ratelimit:{scope}:{key}:{limit.amount}/{limit.get_expiry()}"
 
 
-class SharedMovingWindow(RedisStorage):
-    """``bookstore+redis://``: the moving window in Redis, shared by every process."""
+class Windows:
+    """Hits counted in Redis (shared by every process) or, without it, in this process."""
 
-    STORAGE_SCHEME = ["bookstore+redis"]
-
-    def __init__(self, uri: str, *, link: RedisLink, **options: Any) -> None:
+    def __init__(self, link: RedisLink | None) -> None:
         self.link = link
-        self.fallback = MemoryStorage()
-        super().__init__(
-            "redis://",
-            connection_pool=link.client.connection_pool,
-            key_prefix="ratelimit",
-            **options,
-        )
+        self.memory = MovingWindowRateLimiter(MemoryStorage())
+        self.script = None if link is None else link.client.register_script(ACQUIRE_AND_COUNT)
 
-    def initialize_storage(self, uri: str) -> None:
-        super().initialize_storage(uri)
-        self.lua_acquire_and_count = self.get_connection().register_script(ACQUIRE_AND_COUNT)
-
-    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
-        acquired, window = self.acquire_with_window(key, limit, expiry, amount)
-        _remember(key, window)
-        return acquired
-
-    def acquire_with_window(
-        self, key: str, limit: int, expiry: int, amount: int = 1
-    ) -> tuple[bool, tuple[float, int]]:
-        """The hit and the window after it, ``(oldest hit, hits)``, in one round trip."""
-        if self.link.should_try():
-            keys, args = [self.prefixed_key(key)], [repr(time.time()), limit, expiry, amount]
-            try:
-                reads = self.link.reads_to_piggyback()
-                acquired, oldest, count = self._pipelined(keys, args, reads)
-            except UNAVAILABLE as exc:
-                self.link.failed(exc, "rate limiting")
-            else:
-                self.link.succeeded()
-                return bool(acquired), (float(oldest), int(count))
-        acquired = self.fallback.acquire_entry(key, limit, expiry, amount)
-        return acquired, self.fallback.get_moving_window(key, limit, expiry)
-
-    def _pipelined(self, keys: list[str], args: list[Any], reads: list[str] | None) -> Any:
-        """Deferred writes, the hit and an ``MGET`` of ``reads``: one round trip for all."""
-        try:
-            window, values = self._pipeline(keys, args, reads)
-        except NoScriptError:  # a restarted Redis has forgotten the script
-            script = self.lua_acquire_and_count
-            script.sha = self.get_connection().script_load(script.script)
-            window, values = self._pipeline(keys, args, reads)
-        if reads:
-            self.link.keep_piggybacked(reads, values)
-        return window
-
-    def _pipeline(self, keys: list[str], args: list[Any], reads: list[str] | None) -> list[Any]:
-        pipe = self.link.batch()
-        skip = self.link.drain_deferred(pipe)
-        pipe.evalsha(self.lua_acquire_and_count.sha, len(keys), *keys, *args)
-        if reads:
-            pipe.mget(reads)
-        # A failed deferred write (out of memory) only loses a cache entry: not raised.
-        replies = pipe.execute()[skip:]
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return replies if reads else [replies[0], None]
-
-    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
-        window = _remembered(key)
-        if window is not None:
-            return window
-        if self.link.should_try():
-            try:
-                window = super().get_moving_window(key, limit, expiry)
-            except UNAVAILABLE as exc:
-                self.link.failed(exc, "rate limiting")
-            else:
-                self.link.succeeded()
-                return window
-        return self.fallback.get_moving_window(key, limit, expiry)
+    def hit(self, limit: RateLimitItem, scope: str, key: str) -> Window:
+        if self.link is not None:
+            expiry = limit.get_expiry()
+            args = [repr(time.time()), limit.amount, expiry, 1]
+            keys = [storage_key(limit, scope, key)]
+            reply = self.link.run(
+                "rate limiting", lambda client: self.script(keys=keys, args=args, client=client)
+            )
+            if reply is not None:
+                acquired, oldest, count = reply
+                return Window(bool(acquired), float(oldest) + expiry, limit.amount - int(count))
+        acquired = self.memory.hit(limit, scope, key)
+        reset_at, remaining = self.memory.get_window_stats(limit, scope, key)
+        return Window(acquired, reset_at, remaining)

@@ -25,7 +25,7 @@ import redis
 from flask import current_app
 
 from bookstore.auth.tokens import now_ts
-from bookstore.extensions import redis_client
+from bookstore.redis.client import get_client
 
 log = logging.getLogger("bookstore.auth")
 
@@ -68,7 +68,7 @@ class Markers:
 
 def publish(markers: Markers) -> None:
     """Write the markers in one pipeline; never fails the request (see module docstring)."""
-    client = redis_client.get()
+    client = get_client()
     if client is None or not markers:
         return
     ttl = current_app.config["JWT_ACCESS_TTL"] + MARKER_MARGIN

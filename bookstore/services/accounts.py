@@ -18,6 +18,7 @@ from bookstore.auth.tokens import Identity
 from bookstore.exceptions import Forbidden, Msg, Unauthorized
 from bookstore.extensions import db
 from bookstore.models import User
+from bookstore.redis.ratelimit import spend_account_attempt
 from bookstore.redis.revocation import Markers, publish
 from bookstore.services import sessions
 
@@ -62,7 +63,8 @@ def _field_error(field: str, code: str, text: str) -> ValidationError:
 def update_profile(user: User, identity: Identity, changes: dict[str, Any]) -> User:
     """Apply a PATCH /v1/users/me merge patch to the locked ``user`` and commit.
 
-    Changing the email or the password needs ``current_password``. A new password bumps
+    Changing the email or the password needs ``current_password``, checked within the
+    account's login budget (``RATELIMIT_LOGIN_ACCOUNT``, 429 past it). A new password bumps
     the token version (every access token issued before stops working, including the
     caller's) and revokes every refresh family except the caller's session, which can
     refresh to continue.
@@ -74,6 +76,8 @@ def update_profile(user: User, identity: Identity, changes: dict[str, Any]) -> U
             raise _field_error(
                 "current_password", "REQUIRED", "Required to change the email or password."
             )
+        # Each check spends the login's per-account budget: no faster guessing here.
+        spend_account_attempt(user.email)
         if not verify_password(current, user.password_hash):
             raise _field_error("current_password", "INCORRECT", "The current password is wrong.")
     markers = Markers()

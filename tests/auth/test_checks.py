@@ -9,8 +9,8 @@ import pytest
 import redis
 from sqlalchemy import event
 
-from bookstore.auth.checks import SKIP_UNTIL
 from bookstore.extensions import db
+from bookstore.redis.client import get_link
 from tests.conftest import REDIS_URL, QueryCounter, free_port
 from tests.sessions import PASSWORD, assert_error, bearer, login, me, signup
 
@@ -26,11 +26,19 @@ class CountingConnection(redis.Connection):
         super().send_packed_command(command, check_health)
 
 
+def commands(sent: list[bytes]) -> list[str]:
+    return [packet.split(b"\r\n")[2].decode() for packet in sent]
+
+
+def revocation_lookups(sent: list[bytes]) -> int:
+    return len([packet for packet in sent if b"MGET" in packet and b":revoked\r\n" in packet])
+
+
 @pytest.fixture
 def counted(make_app):
     app = make_app()
     pool = redis.ConnectionPool.from_url(REDIS_URL, connection_class=CountingConnection)
-    app.extensions["redis_client"]["client"] = redis.Redis(connection_pool=pool)
+    get_link(app).client = redis.Redis(connection_pool=pool)
     yield app
     pool.disconnect()
 
@@ -56,8 +64,9 @@ def test_an_authenticated_request_costs_one_mget_and_no_sql(counted, make):
     statements = _statements(counted)
     response = client.post("/v1/books", headers=headers, json={})
     assert_error(response, 400, "VALIDATION_ERROR")
-    assert len(CountingConnection.sent) == 1
-    assert b"MGET" in CountingConnection.sent[0]
+    # The rate limit's script call, and the three markers in one MGET.
+    assert commands(CountingConnection.sent) == ["EVALSHA", "MGET"]
+    assert revocation_lookups(CountingConnection.sent) == 1
     assert statements.count == 0
 
 
@@ -72,9 +81,9 @@ def test_a_public_read_with_a_token_costs_no_revocation_lookup(counted, make):
     CountingConnection.sent.clear()
     response = client.get(path, headers=headers)
     assert response.status_code == 200 and response.headers["X-RateLimit-Remaining"] == "298"
-    assert CountingConnection.sent == []
+    assert revocation_lookups(CountingConnection.sent) == 0
     assert me(client, tokens["access_token"]).status_code == 200
-    assert len(CountingConnection.sent) == 1 and b"MGET" in CountingConnection.sent[0]
+    assert revocation_lookups(CountingConnection.sent) == 1
 
 
 def test_a_revoked_token_still_reads_the_public_catalog_in_its_own_bucket(counted, make):
@@ -110,12 +119,12 @@ def redis_down(make_app):
 def test_redis_down_falls_back_to_the_database_never_a_500(redis_down, make, caplog):
     client = redis_down.test_client()
     headers = _admin_headers(client, make)
-    with caplog.at_level(logging.WARNING, logger="bookstore.auth"):
+    with caplog.at_level(logging.WARNING, logger="bookstore.redis"):
         response = client.post("/v1/books", headers=headers, json={})
     assert_error(response, 400, "VALIDATION_ERROR")
-    assert any("redis unavailable" in r.getMessage() for r in caplog.records)
-    # Redis is skipped for a few seconds rather than timing out on every request.
-    assert redis_down.extensions[SKIP_UNTIL] > 0
+    assert any("Redis unreachable" in r.getMessage() for r in caplog.records)
+    # The breaker is open: Redis is skipped for a while rather than timing out each time.
+    assert not get_link(redis_down).up
 
 
 def test_redis_down_still_enforces_logout_and_deactivation(redis_down, make):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import redis
 from flask import Response, request
 from sqlalchemy import update
 
@@ -13,6 +14,7 @@ from bookstore.extensions import db
 from bookstore.models import Book
 from bookstore.redis import cache
 from bookstore.web.requests import request_id
+from tests.conftest import REDIS_URL
 from tests.helpers import assert_error
 from tests.ordering import caller, place_ok
 
@@ -54,23 +56,78 @@ def test_lists_are_keyed_on_path_and_sorted_query_parameters(client, make):
     assert client.get("/v1/books?per_page=3&sort=-title").headers["X-Cache"] == "MISS"
 
 
-def test_repeated_parameters_keep_their_order_in_the_key(client, make):
-    make.book(category="poetry")
-    first = client.get("/v1/books?category=poetry&category=history")
-    other = client.get("/v1/books?category=history&category=poetry")
-    assert other.headers["X-Cache"] == "MISS"  # the first value is what the view reads
-    assert len(first.get_json()["data"]) == 1 and other.get_json()["data"] == []
+def test_every_spelling_of_one_query_is_one_entry(client, make):
+    for _ in range(3):
+        make.book(category="poetry")
+    miss = client.get("/v1/books?category=poetry&per_page=2")
+    assert miss.headers["X-Cache"] == "MISS" and len(miss.get_json()["data"]) == 2
+    for spelling in ("per_page=02&category=poetry", "c%61tegory=poetry&per_page=2"):
+        hit = client.get(f"/v1/books?{spelling}")
+        assert hit.headers["X-Cache"] == "HIT", spelling
+        assert strip_meta(hit)["data"] == strip_meta(miss)["data"]
 
 
-def test_an_encoded_parameter_name_keeps_its_place_in_the_key(client, make):
+def test_queries_the_view_would_refuse_are_not_cached(client, make):
     make.book(category="poetry")
-    # "c%61tegory" is "category": the first of the two is what the view reads.
-    first = client.get("/v1/books?c%61tegory=poetry&category=history")
-    other = client.get("/v1/books?category=history&c%61tegory=poetry")
-    assert other.headers["X-Cache"] == "MISS"
-    assert len(first.get_json()["data"]) == 1 and other.get_json()["data"] == []
-    again = client.get("/v1/books?category=history&c%61tegory=poetry")
-    assert again.headers["X-Cache"] == "HIT" and again.get_json()["data"] == []
+    for query in ("category=poetry&category=history", "category=poetry&junk=1", "per_page=x"):
+        for _ in range(2):
+            resp = client.get(f"/v1/books?{query}")
+            assert "X-Cache" not in resp.headers, query
+    # The view reads the first of two values; the request is served, just not cached.
+    resp = client.get("/v1/books?category=poetry&category=history")
+    assert resp.status_code == 200 and len(resp.get_json()["data"]) == 1
+
+
+def spelt(name: str, mask: int) -> str:
+    """``name`` with the letters picked by the bits of ``mask`` percent-encoded."""
+    return "".join(f"%{ord(c):02x}" if mask >> i & 1 else c for i, c in enumerate(name))
+
+
+def _entries() -> int:
+    with redis.Redis.from_url(REDIS_URL) as store:
+        return len(list(store.scan_iter("cache:entry:*")))
+
+
+def test_a_flood_of_spellings_makes_a_bounded_number_of_entries(app, make, admin_headers):
+    book = make.book(title="Before", category="poetry")
+    client = create_app({"CACHE_MAX_ENTRIES": 5}).test_client()
+    spellings = [
+        f"per_page={'0' * (mask % 4)}7&{spelt('category', mask)}=poetry"
+        if mask % 2
+        else f"{spelt('category', mask)}=poetry&per_page={'0' * (mask % 4)}7"
+        for mask in range(200)
+    ]
+    assert len(set(spellings)) == 200
+    for spelling in spellings:
+        assert client.get(f"/v1/books?{spelling}").status_code == 200
+    assert 1 <= _entries() <= 5
+    # Read-after-write is still fresh, whichever spelling asks.
+    resp = client.patch(f"/v1/books/{book.id}", json={"title": "After"}, headers=admin_headers)
+    assert resp.status_code == 200
+    caches = []
+    for spelling in (spellings[0], spellings[150], spellings[199]):
+        fresh = client.get(f"/v1/books?{spelling}")
+        assert fresh.get_json()["data"][0]["title"] == "After"
+        caches.append(fresh.headers["X-Cache"])
+    assert caches == ["MISS", "HIT", "HIT"]
+
+
+def test_a_flood_of_distinct_queries_is_bounded_too(app, make):
+    make.book()
+    client = create_app({"CACHE_MAX_ENTRIES": 5}).test_client()
+    for n in range(40):
+        assert client.get(f"/v1/books?q=word{n}").headers["X-Cache"] == "MISS"
+    assert _entries() == 5
+    assert client.get("/v1/books?q=word39").headers["X-Cache"] == "HIT"  # the newest stay
+
+
+def test_an_entry_over_the_size_cap_is_not_stored(app, make):
+    for n in range(30):
+        make.book(title=f"A rather long title number {n}" * 3)
+    client = create_app({"CACHE_MAX_ENTRY_BYTES": 1024}).test_client()
+    for _ in range(2):
+        assert client.get("/v1/books?per_page=30").headers["X-Cache"] == "MISS"
+    assert _entries() == 0
 
 
 @pytest.mark.parametrize("method", ["put", "patch", "delete"])
@@ -146,7 +203,7 @@ def test_errors_are_never_cached(client):
         assert resp.headers["X-Cache"] == "MISS"
         resp = client.get("/v1/books?per_page=500")
         assert_error(resp, 400, "INVALID_QUERY_PARAMETER")
-        assert resp.headers["X-Cache"] == "MISS"
+        assert "X-Cache" not in resp.headers  # refused by the schema: not even looked up
 
 
 def test_catalog_reads_are_shared_whoever_asks(client, auth_headers, make):
@@ -174,7 +231,7 @@ def test_only_responses_marked_public_are_stored(app, make, cache_control, store
     path = f"/v1/books/{make.book().id}"
     store = app.extensions["bookstore_cache"]
     with app.test_request_context(path):
-        generation, _ = store.get(cache.normalised_url())
+        generation, _ = store.get(cache.cache_key())
         request.environ["bookstore.redis.cache"] = (path, generation)
         body = b'{"data":{},"meta":{"request_id":"' + request_id().encode() + b'"}}'
         response = Response(body, headers={"Cache-Control": cache_control, "ETag": '"e"'})

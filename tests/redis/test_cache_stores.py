@@ -6,14 +6,15 @@ import time
 
 import pytest
 
-from bookstore.redis.cache_stores import FileCounter, LocalStore, RedisStore
+from bookstore.redis.cache_stores import INDEX_KEY, FileCounter, LocalStore, RedisStore, entry_key
 from bookstore.redis.client import RedisLink
+from tests.redis.monitor import Monitor
 
 
 @pytest.fixture
 def redis_store(redis_server):
     link = RedisLink(redis_server.app_client(), retry_interval=0.1)
-    return RedisStore(link, ttl=60)
+    return RedisStore(link, ttl=60, max_entries=3)
 
 
 def test_an_entry_counts_only_under_the_current_generation(redis_store):
@@ -32,12 +33,34 @@ def test_a_response_built_across_a_write_is_never_served(redis_store):
     assert redis_store.get("/v1/books/1")[1] is None
 
 
-def test_entries_are_stored_by_the_next_round_trip_and_expire(redis_server, redis_store):
-    redis_store.put("/v1/authors", b"0", b"x")
+def test_entries_are_stored_at_once_with_a_ttl(redis_server, redis_store):
+    redis_store.put("/v1/books", b"0", b"x")  # connects and loads the script
+    with Monitor(redis_server) as monitor:
+        redis_store.put("/v1/authors", b"0", b"x")
+    assert monitor.commands == ["EVALSHA"]  # one script call: the entry and the index
     with redis_server.client() as client:
-        assert list(client.scan_iter("cache:entry:*")) == []  # deferred, not sent yet
-        assert redis_store.get("/v1/authors") == (b"0", b"x")  # sent ahead of the lookup
-        assert 0 < client.ttl(next(iter(client.scan_iter("cache:entry:*")))) <= 60
+        assert 0 < client.ttl(entry_key("/v1/authors")) <= 60
+    with Monitor(redis_server) as monitor:
+        assert redis_store.get("/v1/authors") == (b"0", b"x")
+    assert monitor.commands == ["MGET"]
+
+
+def test_the_store_keeps_at_most_max_entries_the_newest(redis_server, redis_store):
+    urls = [f"/v1/books?page={n}" for n in range(10)]
+    for url in urls:
+        redis_store.put(url, b"0", url.encode())
+    with redis_server.client() as client:
+        assert len(list(client.scan_iter("cache:entry:*"))) == 3
+        assert client.zcard(INDEX_KEY) == 3 and 0 < client.ttl(INDEX_KEY) <= 60
+    assert [redis_store.get(url)[1] is not None for url in urls] == [False] * 7 + [True] * 3
+
+
+def test_index_members_of_expired_entries_are_dropped(redis_server):
+    store = RedisStore(RedisLink(redis_server.app_client(), retry_interval=0.1), 1, 100)
+    with redis_server.client() as client:
+        client.zadd(INDEX_KEY, {entry_key("/gone"): time.time() - 5})  # expired long ago
+        store.put("/v1/books", b"0", b"x")
+        assert client.zrange(INDEX_KEY, 0, -1) == [entry_key("/v1/books").encode()]
 
 
 def test_a_stopped_redis_is_a_miss_not_an_error(redis_server, redis_store):

@@ -1,4 +1,4 @@
-"""The Redis link: one warning per outage, no waiting while down, recovery by itself."""
+"""The Redis link: one client per app, one warning per outage, no waiting while down."""
 
 from __future__ import annotations
 
@@ -9,23 +9,31 @@ import pytest
 import redis
 
 from bookstore import create_app
-from bookstore.extensions import redis_client
-from bookstore.redis.client import UNAVAILABLE, RedisLink, get_link
+from bookstore.redis.client import (
+    UNAVAILABLE,
+    RedisLink,
+    eviction_policy_warning,
+    get_client,
+    get_link,
+)
 
 
 def test_an_outage_is_logged_once_skipped_meanwhile_and_recovered(redis_server, caplog):
     link = RedisLink(redis_server.app_client(), retry_interval=0.3)
     recovered = []
     link.on_recover.append(lambda: recovered.append(True))
-    assert link.should_try() and link.client.ping()
+    assert link.run("a test", lambda client: client.ping()) is True
     redis_server.stop()
     with caplog.at_level(logging.WARNING, logger="bookstore.redis"):
+        assert link.run("a test", lambda client: client.ping()) is None
         for _ in range(3):
             try:
                 link.client.ping()
             except UNAVAILABLE as exc:
                 link.failed(exc, "a test")
         assert not link.up and not link.should_try()  # callers skip Redis for a while
+        calls = []
+        assert link.run("a test", calls.append) is None and calls == []  # not even tried
         redis_server.start()
         time.sleep(0.35)
         assert link.should_try() and not link.should_try()  # one caller probes
@@ -47,13 +55,37 @@ def test_readiness_reports_redis(redis_server):
     assert resp.get_json()["checks"]["redis"] == {"status": "down", "error": "ConnectionError"}
 
 
-def test_the_link_wraps_the_shared_client_with_short_timeouts(app):
+def test_one_client_per_app_with_short_timeouts(app):
     unreachable = create_app({"REDIS_URL": "redis://127.0.0.1:1/0"})
-    client = get_link(unreachable).client
-    assert client is redis_client.get(unreachable)  # one connection pool per process
+    client = get_client(unreachable)
+    assert client is get_link(unreachable).client and client is get_client(unreachable)
     kwargs = client.connection_pool.connection_kwargs
     assert kwargs["socket_connect_timeout"] == kwargs["socket_timeout"] == 0.5
     started = time.monotonic()
     with pytest.raises(redis.ConnectionError):
         client.ping()
     assert time.monotonic() - started < 1
+    assert get_link(create_app({"REDIS_URL": None})) is None
+
+
+@pytest.mark.parametrize(
+    ("policy", "warned"),
+    [("allkeys-lru", True), ("volatile-lru", True), ("noeviction", False)],
+)
+def test_readiness_warns_once_about_an_evicting_redis(redis_server, caplog, policy, warned):
+    with redis_server.client() as admin:
+        admin.config_set("maxmemory-policy", policy)
+    client = create_app({"REDIS_URL": redis_server.url}).test_client()
+    with caplog.at_level(logging.WARNING, logger="bookstore.redis"):
+        for _ in range(3):
+            assert client.get("/health/ready").status_code == 200
+    found = [r for r in caplog.records if "maxmemory-policy" in r.getMessage()]
+    assert len(found) == (1 if warned else 0)
+    if warned:
+        assert policy in found[0].getMessage() and "noeviction" in found[0].getMessage()
+
+
+def test_only_noeviction_passes_the_eviction_check():
+    assert eviction_policy_warning("noeviction") is None
+    for policy in ("allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-ttl"):
+        assert policy in eviction_policy_warning(policy)

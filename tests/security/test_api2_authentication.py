@@ -99,3 +99,25 @@ def test_login_sets_no_cookie_and_never_echoes_the_password(client, make):
     bad = login(client, "reader@example.com", "hunter2-but-longer")
     assert "hunter2" not in bad.get_data(as_text=True)
     assert "no-store" in ok.headers["Cache-Control"]  # tokens never sit in a cache
+
+
+def test_guessing_the_current_password_shares_the_logins_per_account_budget(client, make):
+    make.user(email="victim@example.com", password=PASSWORD)
+    token = login(client, "victim@example.com", PASSWORD).get_json()["data"]["access_token"]
+    headers = bearer(token)
+
+    def confirm(guess: str):
+        body = {"email": "new@example.com", "current_password": guess}
+        return client.patch("/v1/users/me", json=body, headers=headers)
+
+    # The login above spent one of the account's five attempts; the guesses spend the rest.
+    for n in range(4):
+        assert_error(confirm(f"guess {n}"), 400, "VALIDATION_ERROR")
+    refused = confirm("guess 4")
+    assert_error(refused, 429, "RATE_LIMIT_EXCEEDED")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["X-RateLimit-Limit"] == "5"
+    # Counted under the login's account key: the login is refused now too.
+    assert_error(login(client, " Victim@Example.com", PASSWORD), 429, "RATE_LIMIT_EXCEEDED")
+    # Far below the write limit (60/minute), which the guesses also spent.
+    assert client.get("/v1/users/me", headers=headers).status_code == 200
