@@ -24,7 +24,7 @@ books, or one would find the other's responses in the shared cache.
 
 ``--part`` counts one function instead of the whole request: ``app.<method>`` (a method
 of the Flask app, such as ``preprocess_request``, all the before-request hooks),
-``module:attribute.path`` (``bookstore.redis.client:Batch.execute``, the Redis round trip)
+``module:attribute.path`` (``bookstore.redis.client:RedisLink.run``, a Redis call)
 or ``before:<n>`` / ``after:<n>`` (the app's n-th before- or after-request hook). The
 part runs inside ``sys.call_tracing`` instead of the loop, so the same callgrind command
 counts only it.

@@ -4,10 +4,11 @@ What is cached: ``GET``/``HEAD`` of the ``books``, ``authors`` and ``magazines``
 blueprints that answer ``200`` with ``Cache-Control: public``. The key is canonical: the
 path plus the query as the view's own query schema parses it (:func:`cache_key`), so
 every spelling of one query is one entry, and a query the view would refuse (unknown,
-repeated or invalid parameters) is not cached at all. Those representations are the same for every
-caller, so a bearer token does not bypass the cache; anything ``private``/``no-store``
-is never stored. The entry is the body up to (not including) ``meta``, the ``ETag`` and
-the headers, so a hit answers ``If-None-Match`` with 304 and carries a fresh request id.
+repeated or invalid parameters) is not cached at all. Those representations are the
+same for every caller, so a bearer token does not bypass the cache; anything
+``private``/``no-store`` is never stored. The entry is the body up to (not including)
+``meta``, the ``ETag`` and the headers, so a hit answers ``If-None-Match`` with 304
+and carries a fresh request id.
 
 Invalidation: every entry is tagged with the catalog *generation* read at lookup time.
 Any commit that wrote a catalog table (seen by SQLAlchemy session events, so services

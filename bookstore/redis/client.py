@@ -136,8 +136,8 @@ def eviction_policy_warning(policy: str) -> str | None:
     dropped = "keys without a TTL" if policy.startswith("allkeys-") else "keys with a TTL"
     return (
         f"Redis maxmemory-policy is {policy}: under memory pressure it may evict {dropped} "
-        "(revocation markers, rate-limit windows, the cache generation); run noeviction, "
-        "or give the cache its own instance with CACHE_REDIS_URL (docs/caching.md)"
+        "(revocation markers, rate-limit windows, the cache generation); run noeviction "
+        "(the response cache bounds itself, see docs/caching.md)"
     )
 
 
