@@ -29,7 +29,8 @@ INDEX_KEY = "cache:index"
 # Stores one entry and keeps the cache bounded: the index is a sorted set of entry keys
 # scored by when they were stored; members older than the TTL have expired and are
 # dropped, and past ``max`` the oldest entries are deleted with their members.
-# KEYS: entry, index. ARGV: value, ttl, now, max entries.
+# KEYS: entry, index. ARGV: value, ttl, now, max entries. The dropped entries are not in
+# KEYS: fine on one Redis server, not on Redis Cluster (which the app does not use).
 STORE = """
 local ttl = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
