@@ -13,10 +13,14 @@ from flask.sessions import SessionInterface
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from bookstore import models  # noqa: F401 - registers the models with the metadata
+# ``extensions.db``, not ``db``: that name in this package is the bookstore.db subpackage.
+from bookstore import (
+    extensions,
+    models,  # noqa: F401 - registers the models with the metadata
+)
 from bookstore.cli import register_cli
 from bookstore.config import DEFAULT_SQLITE_URL, load_config
-from bookstore.extensions import cors, db, migrate
+from bookstore.extensions import cors, migrate
 from bookstore.redis import cache, ratelimit
 from bookstore.redis import client as redis_link
 from bookstore.serving.logs import configure_logging
@@ -114,8 +118,8 @@ def _init_logging(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    db.init_app(app)
-    migrate.init_app(app, db, directory=str(_migrations_dir()))
+    extensions.db.init_app(app)
+    migrate.init_app(app, extensions.db, directory=str(_migrations_dir()))
     cors.init_app(
         app,
         resources={r"/*": {"origins": app.config["CORS_ORIGINS"]}},

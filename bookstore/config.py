@@ -14,8 +14,6 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bookstore.db.reads import PinningQueuePool
-
 DEV_SECRET = "dev-secret-do-not-use-in-production-0123456789"  # noqa: S105
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'bookstore.db'}"
@@ -105,10 +103,12 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
     redis_url = env.get("REDIS_URL", "").strip() or None
     threads = _int(env, "GUNICORN_THREADS", 4, minimum=1)
 
-    engine_options: dict[str, Any] = {"pool_pre_ping": False}
+    # A ping per checkout costs a round trip; without it, a connection the database
+    # dropped fails one statement (a read is retried, a write answers 503) and SQLAlchemy
+    # then replaces every pooled connection older than it.
+    engine_options: dict[str, Any] = {"pool_pre_ping": _bool(env, "DB_POOL_PRE_PING", False)}
     if database_url.startswith("postgresql"):
         engine_options.update(
-            poolclass=PinningQueuePool,  # a lean read's connection is kept by its thread
             pool_size=_int(env, "DB_POOL_SIZE", threads + 1, minimum=1),
             max_overflow=_int(env, "DB_MAX_OVERFLOW", 2),
             pool_timeout=_int(env, "DB_POOL_TIMEOUT", 5, minimum=1),

@@ -60,7 +60,7 @@ def _filtered(query: dict[str, Any]):
 @openapi.response(AuthorSchema, many=True)
 def list_authors(query: dict[str, Any]):
     """List authors."""
-    page = paginate(_filtered(query), query, AUTHOR_LIST, "/v1/authors", from_query=True)
+    page = paginate(_filtered(query), query, AUTHOR_LIST, "/v1/authors")
     return catalog_list(page, author_to_dict)
 
 

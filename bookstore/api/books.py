@@ -119,7 +119,7 @@ def book_list_response(page: Page, *, include_author: bool):
 @openapi.response(BookSchema, many=True)
 def list_books(query: dict[str, Any]):
     """List books with filters, full-text search, sort and pagination."""
-    page = paginate(_filtered(query), query, BOOK_LIST, "/v1/books", from_query=True)
+    page = paginate(_filtered(query), query, BOOK_LIST, "/v1/books")
     return book_list_response(page, include_author=query.get("include") == "author")
 
 

@@ -69,7 +69,7 @@ def list_magazines(query: dict[str, Any]):
     so keyset cursors stay cheap at any depth). `q` is a case-insensitive substring match
     over title and publisher; `publisher` and `category` match exactly.
     """
-    page = paginate(_filtered(query), query, MAGAZINE_LIST, "/v1/magazines", from_query=True)
+    page = paginate(_filtered(query), query, MAGAZINE_LIST, "/v1/magazines")
     return catalog_list(page, magazine_to_dict)
 
 

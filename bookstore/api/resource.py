@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 from flask import Response, current_app
 from sqlalchemy import ColumnElement, Select, Table, bindparam, literal_column, or_, select
 
-from bookstore.db.reads import FastSelect
+from bookstore.db import reads
 from bookstore.exceptions import NotFound, PreconditionFailed
 from bookstore.extensions import db
 from bookstore.pagination import Page, select_fields
@@ -43,15 +43,15 @@ def is_postgres() -> bool:
 
 # -- reads ---------------------------------------------------------------------------
 
-_by_id: dict[str, FastSelect] = {}
+_by_id: dict[str, Select[Any]] = {}
 
 
 def row_or_404(table: Table, resource_id: int) -> Any:
-    """Read one row on the lean path (no ORM entity loading, no transaction)."""
+    """Read one row on the read path (no ORM entity loading, no transaction)."""
     query = _by_id.get(table.name)
     if query is None:
-        query = _by_id[table.name] = FastSelect(select(table).where(table.c.id == bindparam("id")))
-    row = query.first(id=resource_id)
+        query = _by_id[table.name] = select(table).where(table.c.id == bindparam("id"))
+    row = reads.first(query, id=resource_id)
     if row is None:
         raise NotFound()
     return row
@@ -78,8 +78,8 @@ def where_equal(
 ) -> Select[Any]:
     """``?category=x&isbn=y``: each parameter given must equal its column.
 
-    Values are bound under the parameter's own name, as :func:`bookstore.pagination.paginate`
-    expects of a statement built ``from_query``; so are the other filters here.
+    Values are bound parameters (so are the other filters here): one compiled statement,
+    in SQLAlchemy's cache, serves every value of a filter combination.
     """
     for name in names:
         if name in query:

@@ -19,8 +19,6 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from bookstore.db.reads import ReadConnection
-
 
 @dataclass(frozen=True)
 class Total:
@@ -28,7 +26,7 @@ class Total:
     exact: bool
 
 
-def count(conn: Connection | ReadConnection, stmt: Select[Any]) -> Total:
+def count(conn: Connection, stmt: Select[Any]) -> Total:
     """The number of rows ``stmt`` matches (exact, or an estimate beyond the limit)."""
     limit = current_app.config["PAGINATION_COUNT_LIMIT"]
     stmt = stmt.order_by(None)
@@ -65,7 +63,7 @@ def _compile_explain(element: Explain, compiler: Any, **kw: Any) -> str:
     return "EXPLAIN (FORMAT JSON) " + sql
 
 
-def estimate(conn: Connection | ReadConnection, stmt: Select[Any]) -> int:
+def estimate(conn: Connection, stmt: Select[Any]) -> int:
     """The planner's row estimate for ``stmt`` (an EXPLAIN: planning only, no execution)."""
     plan = conn.execute(Explain(stmt)).scalar_one()
     return int(plan[0]["Plan"]["Plan Rows"])

@@ -11,15 +11,15 @@ key values of the boundary row, so a page costs the same at any depth.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus
 
 from flask import request
-from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, tuple_
+from sqlalchemy import ColumnElement, Connection, Select, and_, literal, or_, tuple_
 
-from bookstore.db.reads import ReadConnection, StatementShapes, read_connection
+from bookstore.db.reads import run_read
 from bookstore.exceptions import InvalidQuery
 from bookstore.pagination import counting, cursors
 from bookstore.pagination.cursors import encode_cursor
@@ -137,11 +137,10 @@ def _order(spec: ListSpec, keys: Sequence[tuple[str, bool]], flip: bool) -> list
 
 
 def _after(spec: ListSpec, keys: Sequence[tuple[str, bool]], values: Sequence[Any], flip: bool):
-    """Rows strictly after ``values`` (bound as ``_after_<i>``) in the possibly flipped order."""
+    """Rows strictly after ``values`` in the possibly flipped order."""
     columns = [spec.sortable[name] for name, _ in keys]
     values = [
-        bindparam(f"_after_{i}", value, type_=column.type)
-        for i, (column, value) in enumerate(zip(columns, values, strict=True))
+        literal(value, type_=column.type) for column, value in zip(columns, values, strict=True)
     ]
     descs = [desc != flip for _, desc in keys]
     if all(descs) or not any(descs):
@@ -160,59 +159,26 @@ def _row_values(row: Any, keys: Sequence[tuple[str, bool]]) -> list[Any]:
     return [getattr(row, name) for name, _ in keys]
 
 
-_shapes = StatementShapes()
-
-
-class _Statement:
-    """A page statement's shape, if it can be reused, and the values bound in it."""
-
-    def __init__(self, path: str, args: Mapping[str, Any], from_query: bool) -> None:
-        self.shape: tuple[Any, ...] | None = None
-        self.filters: dict[str, Any] = {}
-        if from_query:
-            self.filters = {k: v for k, v in args.items() if k not in PAGE_PARAMETERS}
-            # Which filters are present, and the value of those that switch a condition on
-            # or off (in_stock=true/false); every other value is a bound parameter.
-            present = ((k, v if isinstance(v, bool) else None) for k, v in self.filters.items())
-            self.shape = (path, tuple(sorted(present)))
-
-    def rows(
-        self,
-        conn: ReadConnection,
-        kind: tuple[Any, ...],
-        build: Callable[[], Select[Any]],
-        **bound: Any,
-    ) -> list[Any]:
-        shape = None if self.shape is None else (*self.shape, *kind)
-        return _shapes.rows(conn, shape, build, {**self.filters, **bound})
-
-
 def paginate(
     stmt: Select[Any],
     args: Mapping[str, Any],
     spec: ListSpec,
     path: str,
-    *,
-    from_query: bool = False,
 ) -> Page:
     """Run ``stmt`` for one page; three statements at most whatever the page size.
 
-    The statements run on :func:`fastdb.read_connection` (no transaction on PostgreSQL):
-    a list is a read, and a count and a page cost one round trip each. ``from_query``
-    says ``stmt`` was built from ``args`` alone, each filter value bound under its
-    parameter's name (``bindparam("category", value)``): its page statement is then
-    compiled once per shape (:class:`fastdb.StatementShapes`).
+    The statements run on one read connection (:func:`bookstore.db.reads.run_read`: no
+    transaction on PostgreSQL), so a count and a page cost one round trip each.
     """
     per_page = args["per_page"]
     wanted = parse_fields(args.get("fields"), spec)
     params = {k: v for k, v in request.args.items() if k not in ("page", "cursor")}
     params["per_page"] = per_page
     link = _Links(path, params)
-    statement = _Statement(path, args, from_query)
-    with read_connection() as conn:
-        if args.get("cursor"):
-            return _cursor_page(conn, stmt, statement, args, spec, link, wanted)
-        return _offset_page(conn, stmt, statement, args, spec, link, wanted)
+    if args.get("cursor"):
+        cursor = decode_cursor(args["cursor"], spec)
+        return run_read(lambda conn: _cursor_page(conn, stmt, cursor, args, spec, link, wanted))
+    return run_read(lambda conn: _offset_page(conn, stmt, args, spec, link, wanted))
 
 
 class _Links:
@@ -231,27 +197,22 @@ class _Links:
 
 
 def _cursor_page(
-    conn: ReadConnection,
+    conn: Connection,
     stmt: Select[Any],
-    statement: _Statement,
+    cursor: tuple[list[tuple[str, bool]], list[Any], str],
     args: Mapping[str, Any],
     spec: ListSpec,
     link: _Links,
     wanted: set[str] | None,
 ) -> Page:
     per_page = args["per_page"]
-    keys, values, direction = decode_cursor(args["cursor"], spec)
+    keys, values, direction = cursor
     if args.get("sort") and parse_sort(args["sort"], spec) != keys:
         raise cursors.bad_cursor("The cursor was issued for a different sort order.")
     flip = direction == "p"
     limit = per_page + 1
-
-    def build() -> Select[Any]:
-        query = stmt.where(_after(spec, keys, values, flip)).order_by(*_order(spec, keys, flip))
-        return query.limit(bindparam("_limit", limit))
-
-    bound = {f"_after_{i}": value for i, value in enumerate(values)}
-    rows = statement.rows(conn, ("cursor", tuple(keys), flip), build, _limit=limit, **bound)
+    query = stmt.where(_after(spec, keys, values, flip)).order_by(*_order(spec, keys, flip))
+    rows = list(conn.execute(query.limit(limit)))
     more = len(rows) > per_page
     rows = rows[:per_page]
     if flip:
@@ -284,9 +245,8 @@ def _cursor_page(
 
 
 def _offset_page(
-    conn: ReadConnection,
+    conn: Connection,
     stmt: Select[Any],
-    statement: _Statement,
     args: Mapping[str, Any],
     spec: ListSpec,
     link: _Links,
@@ -299,20 +259,17 @@ def _offset_page(
     offset = (page - 1) * per_page
     limit = per_page + 1
 
-    def build() -> Select[Any]:
-        order = _order(spec, keys, False)
-        if not offset:
-            return stmt.order_by(*order).limit(bindparam("_limit", limit))
+    order = _order(spec, keys, False)
+    if not offset:
+        query = stmt.order_by(*order).limit(limit)
+    else:
         # Deferred join: walk the offset over the sort keys alone (an index-only scan where
-        # an index covers them), then read the page's rows: 20 rows at depth 500,000 cost
-        # what the keys cost, not 500,000 whole rows.
+        # an index covers them), then read the page's rows: a deep page costs what its
+        # keys cost, not every whole row before it.
         pk = spec.sortable["id"]
         inner = stmt.with_only_columns(pk, maintain_column_froms=True).order_by(*order)
-        inner = inner.limit(bindparam("_limit", limit)).offset(bindparam("_offset", offset))
-        return stmt.where(pk.in_(inner)).order_by(*order)
-
-    kind = ("offset", tuple(keys), bool(offset))
-    rows = statement.rows(conn, kind, build, _limit=limit, _offset=offset)
+        query = stmt.where(pk.in_(inner.limit(limit).offset(offset))).order_by(*order)
+    rows = list(conn.execute(query))
     more = len(rows) > per_page
     rows = rows[:per_page]
     total_pages = max(1, math.ceil(total.value / per_page))
