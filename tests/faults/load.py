@@ -20,6 +20,7 @@ class Outcome:
     status: int | None  # None: no HTTP answer (connection refused or reset)
     code: str | None = None  # the error envelope's code
     error: str | None = None
+    retry_after: str | None = None  # the Retry-After header, if any
 
 
 class Load:
@@ -51,10 +52,16 @@ class Load:
             started = time.monotonic()
             try:
                 label, response = self.request(n * 1_000_000 + count)
-            except requests.RequestException as exc:
-                outcome = Outcome(started, "?", None, error=type(exc).__name__)
+            except Exception as exc:  # noqa: BLE001 - no answer, or one the request could not read
+                outcome = Outcome(started, "?", None, error=f"{type(exc).__name__}: {exc}")
             else:
-                outcome = Outcome(started, label, response.status_code, _code(response))
+                outcome = Outcome(
+                    started,
+                    label,
+                    response.status_code,
+                    _code(response),
+                    retry_after=response.headers.get("Retry-After"),
+                )
             with self._lock:
                 self.outcomes.append(outcome)
             self._stop.wait(self.pause)
