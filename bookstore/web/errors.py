@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import ClientDisconnected, HTTPException, MethodNotAllowed
 
+from bookstore.db.session_end import rollback_session
 from bookstore.exceptions import (
     HTTP_CODES,
     APIError,
@@ -132,7 +133,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(IntegrityError)
     def integrity_error(exc: IntegrityError):
-        db.session.rollback()
+        rollback_session()
         return render(_integrity_error(exc))
 
     @app.errorhandler(PoolTimeoutError)
@@ -142,7 +143,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DBAPIError)
     def database_error(exc: DBAPIError):
-        db.session.rollback()
+        rollback_session()
         if _is_unavailable(exc):
             log.warning("database unavailable: %s", exc.orig.__class__.__name__)
             return render(ServiceUnavailable())
