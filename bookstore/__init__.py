@@ -20,7 +20,7 @@ from bookstore import (
 )
 from bookstore.cli import register_cli
 from bookstore.config import DEFAULT_SQLITE_URL, load_config
-from bookstore.db import session_end
+from bookstore.db import reads, session_end
 from bookstore.extensions import cors, migrate
 from bookstore.redis import cache, ratelimit
 from bookstore.redis import client as redis_link
@@ -121,6 +121,7 @@ def _init_logging(app: Flask) -> None:
 def _init_extensions(app: Flask) -> None:
     extensions.db.init_app(app)
     session_end.init_app(app)  # after db.init_app: its teardown runs before the extension's
+    reads.init_app(app)
     migrate.init_app(app, extensions.db, directory=str(_migrations_dir()))
     cors.init_app(
         app,

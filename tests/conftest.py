@@ -24,6 +24,7 @@ from sqlalchemy import event, text
 
 from bookstore import create_app
 from bookstore.auth import create_access_token
+from bookstore.db import reads
 from bookstore.extensions import db
 from tests import factories
 
@@ -194,9 +195,12 @@ class QueryCounter:
 @pytest.fixture
 def count_queries(app_ctx) -> Iterator[QueryCounter]:
     counter = QueryCounter()
-    event.listen(db.engine, "before_cursor_execute", counter)
+    engines = reads.engines()  # the session's and the read path's
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", counter)
     yield counter
-    event.remove(db.engine, "before_cursor_execute", counter)
+    for engine in engines:
+        event.remove(engine, "before_cursor_execute", counter)
 
 
 # -- a real gunicorn ------------------------------------------------------------------

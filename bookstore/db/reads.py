@@ -1,11 +1,16 @@
 """The read path: Core selects run outside any transaction, on public SQLAlchemy API only.
 
-On PostgreSQL a read runs on a connection of :func:`autocommit_engine`, the app's engine
-with ``isolation_level="AUTOCOMMIT"``: it shares the engine's pool, dialect, events and
-compiled cache, and each statement is one round trip with no BEGIN or ROLLBACK around it.
-SQLAlchemy compiles each statement shape once (its compiled cache, keyed by the
-statement's cache key); a request's values are bound parameters. Elsewhere (the embedded
-SQLite default) reads run on the request's session connection.
+On PostgreSQL reads run on the app's read engine: the same database URL and pool options
+as ``db.engine``, created with ``isolation_level="AUTOCOMMIT"``, so its connections are
+in autocommit from the moment they connect. Each statement is one round trip, with no
+BEGIN or ROLLBACK around it. SQLAlchemy compiles each statement shape once (its compiled
+cache, keyed by the statement's cache key); a request's values are bound parameters.
+Elsewhere (the embedded SQLite default) reads run on the request's session connection.
+
+The read engine has a pool of its own: ``engine.execution_options(isolation_level=...)``
+would share ``db.engine``'s pool but switch each connection at checkout and back at
+checkin, a round trip each way with psycopg2, and a switch back that fails on a
+connection the database closed escapes ``Connection.close()`` and loses the pool slot.
 
 A read whose pooled connection the database had closed (a restart, a killed backend) is
 run once more: SQLAlchemy has invalidated that connection and every pooled one opened
@@ -18,39 +23,49 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
-from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, Executable, Row
+from flask import Flask, current_app
+from sqlalchemy import Connection, Engine, Executable, Row, create_engine, event
 from sqlalchemy.exc import DBAPIError
 
 from bookstore.extensions import db
 
 T = TypeVar("T")
-
-_autocommit: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
-
-
-def uses_autocommit(engine: Engine) -> bool:
-    """Whether reads on ``engine`` get their own autocommit connection (PostgreSQL)."""
-    return engine.dialect.name == "postgresql"
+EXTENSION = "bookstore_read_engine"
 
 
-def autocommit_engine(engine: Engine) -> Engine:
-    """``engine`` in autocommit, sharing its pool (made once per engine)."""
-    derived = _autocommit.get(engine)
-    if derived is None:
-        derived = _autocommit[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
-    return derived
+def init_app(app: Flask) -> None:
+    """Create the app's read engine (PostgreSQL); call after ``db.init_app``."""
+    with app.app_context():
+        engine = db.engine
+        reader = None
+        if engine.dialect.name == "postgresql":
+            options = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "isolation_level": "AUTOCOMMIT"}
+            reader = create_engine(engine.url, **options)
+            # Tests and the CLI dispose db.engine to drop its connections: these go too.
+            event.listen(engine, "engine_disposed", lambda conn: reader.dispose())
+    app.extensions[EXTENSION] = reader
+
+
+def read_engine() -> Engine | None:
+    """The current app's read engine, or None where reads use the session (SQLite)."""
+    return current_app.extensions[EXTENSION]
+
+
+def engines() -> list[Engine]:
+    """Every engine this app's statements run on (for statement listeners)."""
+    reader = read_engine()
+    return [db.engine] if reader is None else [db.engine, reader]
 
 
 @contextmanager
 def read_connection() -> Iterator[Connection]:
     """Where one read runs: an autocommit connection (PostgreSQL) or the session's own."""
-    engine = db.engine
-    if not uses_autocommit(engine):
+    reader = read_engine()
+    if reader is None:
         yield db.session.connection()
         return
-    with autocommit_engine(engine).connect() as conn:
+    with reader.connect() as conn:
         yield conn
 
 
@@ -63,7 +78,7 @@ def run_read(work: Callable[[Connection], T]) -> T:
         with read_connection() as conn:
             return work(conn)
     except DBAPIError as error:
-        if not (error.connection_invalidated and uses_autocommit(db.engine)):
+        if not (error.connection_invalidated and read_engine() is not None):
             raise
     with read_connection() as conn:
         return work(conn)

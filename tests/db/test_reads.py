@@ -7,14 +7,14 @@ import threading
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import bindparam, create_engine, event, select, text
+from sqlalchemy import bindparam, event, select, text
 
 from bookstore import create_app
 from bookstore.db import reads
 from bookstore.extensions import db
 from bookstore.models import Book
 from bookstore.redis.cache import invalidate
-from tests.conftest import DATABASE_URL
+from tests.db.backends import Backends
 from tests.factories import Factory
 
 BOOKS = Book.__table__
@@ -61,75 +61,68 @@ def test_each_read_statement_runs_outside_a_transaction(app_ctx):
 
 @pytest.fixture
 def one_connection_app(make_app):
-    """An app whose pool holds one connection: reads and the session share it in turn."""
+    """An app whose pools (the session's, the reads') hold one connection each."""
     app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 5})
     with app.app_context():
         yield app
         db.session.remove()
 
 
-def test_a_read_hands_its_connection_back_transactional(one_connection_app, make):
+def test_reads_leave_the_sessions_writes_transactional(one_connection_app, make):
     book = make.book(stock=7)
-    assert reads.first(BY_ID, id=book.id).stock == 7  # the pool's only connection
-    # The session gets that same connection back: its writes are in a transaction again.
+    assert reads.first(BY_ID, id=book.id).stock == 7  # in autocommit
+    # The session's writes are still in a transaction: reads never change its connection.
     db.session.execute(text("UPDATE books SET stock = 0 WHERE id = :id"), {"id": book.id})
     db.session.rollback()
     assert reads.first(BY_ID, id=book.id).stock == 7
 
 
-def _kill_app_connections() -> int:
-    engine = create_engine(DATABASE_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        killed = conn.execute(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = 'bookstore' AND datname = current_database() "
-                "AND pid <> pg_backend_pid()"
-            )
-        ).scalar()
-    engine.dispose()
-    return killed
-
-
 def test_read_recovers_after_backends_are_killed(client, make):
+    backends = Backends(reads.read_engine())
     book, *_ = [make.book() for _ in range(3)]
     assert client.get(f"/v1/books/{book.id}").status_code == 200
     next_page = client.get("/v1/books?per_page=1").get_json()["links"]["next"]
     assert client.get(next_page).status_code == 200
-    assert _kill_app_connections() >= 1  # the pooled connections those reads used
+    backends.kill()  # the pooled connections those reads used
     invalidate()  # drop cached responses: the reads below must reach the database
     resp = client.get(f"/v1/books/{book.id}")
     assert resp.status_code == 200 and resp.get_json()["data"]["id"] == book.id
-    assert _kill_app_connections() >= 1
+    backends.kill()
     assert client.get(next_page).status_code == 200  # a page, retried whole
     assert client.get("/v1/books").status_code == 200
 
 
-def test_a_thread_pool_never_exceeds_the_connection_pool(make_app):
-    # Each thread holds a session connection while it reads (two at once); a pool of
-    # threads + 1 lets every thread finish, and no read opens a connection of its own.
+def test_concurrent_threads_never_exceed_the_pools(make_app):
+    # Each thread holds a session connection while it reads: one from each pool at most,
+    # so pools of one connection per thread serve them all without waiting, and no read
+    # opens a connection outside them.
     threads, rounds = 4, 15
     app = make_app(
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_size": threads + 1, "max_overflow": 0, "pool_timeout": 30}
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_size": threads, "max_overflow": 0, "pool_timeout": 30}
     )
     with app.app_context():
         book = Factory().book()
         db.session.remove()
-        db.engine.dispose()
-        opened, out, peak, lock = [], [0], [0], threading.Lock()
+        db.engine.dispose()  # the read engine's connections go too
+        opened, peak, lock = {}, {}, threading.Lock()
+        for engine in reads.engines():
+            opened[engine], peak[engine], out = [0], [0], [0]
 
-        def checkout(*args):
-            with lock:
-                out[0] += 1
-                peak[0] = max(peak[0], out[0])
+            def checkout(*args, out=out, peak=peak[engine]):
+                with lock:
+                    out[0] += 1
+                    peak[0] = max(peak[0], out[0])
 
-        def checkin(*args):
-            with lock:
-                out[0] -= 1
+            def checkin(*args, out=out):
+                with lock:
+                    out[0] -= 1
 
-        event.listen(db.engine, "connect", lambda *args: opened.append(1))
-        event.listen(db.engine, "checkout", checkout)
-        event.listen(db.engine, "checkin", checkin)
+            def connect(*args, opened=opened[engine]):
+                opened[0] += 1
+
+            event.listen(engine, "connect", connect)
+            event.listen(engine, "checkout", checkout)
+            event.listen(engine, "checkin", checkin)
     errors: list[BaseException] = []
 
     def work() -> None:
@@ -149,6 +142,8 @@ def test_a_thread_pool_never_exceeds_the_connection_pool(make_app):
     for worker in workers:
         worker.join()
     assert errors == []
-    assert peak[0] <= threads + 1 and len(opened) <= threads + 1
+    assert len(opened) == 2 and sum(n for (n,) in opened.values()) > 0  # both pools served
+    assert all(n <= threads for (n,) in opened.values())
+    assert all(n <= threads for (n,) in peak.values())
     with app.app_context():
-        assert db.engine.pool.checkedout() == 0
+        assert all(engine.pool.checkedout() == 0 for engine in reads.engines())

@@ -2,47 +2,20 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from bookstore.db.session_end import remove_session
 from bookstore.extensions import db
-from tests.conftest import DATABASE_URL
-
-
-class Backends:
-    """The server processes of one app's connections, to terminate them."""
-
-    def __init__(self, app) -> None:
-        self.pids: set[int] = set()
-        with app.app_context():
-            db.engine.dispose()  # every connection from now on is recorded
-            event.listen(db.engine, "connect", self._record)
-
-    def _record(self, dbapi_connection, record) -> None:
-        self.pids.add(dbapi_connection.get_backend_pid())
-
-    def kill(self) -> None:
-        """Terminate them and wait until they are gone."""
-        engine = create_engine(DATABASE_URL, isolation_level="AUTOCOMMIT")
-        alive = text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)")
-        with engine.connect() as conn:
-            pids = {"pids": sorted(self.pids)}
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM unnest(:pids) pid"), pids)
-            deadline = time.monotonic() + 10
-            while conn.execute(alive, pids).scalar():
-                assert time.monotonic() < deadline, "backends still there"
-                time.sleep(0.02)
-        engine.dispose()
+from tests.db.backends import Backends
 
 
 @pytest.fixture
 def app_of_its_own(make_app):
     app = make_app()
-    app.backends = Backends(app)
+    with app.app_context():
+        app.backends = Backends(db.engine)
     return app
 
 

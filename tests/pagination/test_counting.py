@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event, select
 
 from bookstore.config import ConfigError, load_config
-from bookstore.db.reads import read_connection
+from bookstore.db.reads import engines, read_connection
 from bookstore.extensions import db
 from bookstore.models import Book
 from bookstore.pagination import counting
@@ -26,7 +26,8 @@ def _client(make_app, **config):
     flask_app = make_app(CACHE_ENABLED=False, **config)
     counter = QueryCounter()
     with flask_app.app_context():
-        event.listen(db.engine, "before_cursor_execute", counter)
+        for engine in engines():
+            event.listen(engine, "before_cursor_execute", counter)
     return flask_app.test_client(), counter
 
 
