@@ -17,7 +17,6 @@ from sqlalchemy import Connection, Select, func, literal_column, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement
-from sqlalchemy.sql.visitors import InternalTraversal
 
 
 @dataclass(frozen=True)
@@ -46,10 +45,13 @@ def count(conn: Connection, stmt: Select[Any]) -> Total:
 
 
 class Explain(Executable, ClauseElement):
-    """``EXPLAIN (FORMAT JSON) <select>``, compiled once per statement shape (cached)."""
+    """``EXPLAIN (FORMAT JSON) <select>``, compiled at each use.
 
-    inherit_cache = True
-    _traverse_internals = [("statement", InternalTraversal.dp_clauseelement)]
+    Not in SQLAlchemy's compiled cache: a cached statement's rows are matched to its
+    select's columns, which the plan's single column is not.
+    """
+
+    inherit_cache = False
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
@@ -57,10 +59,7 @@ class Explain(Executable, ClauseElement):
 
 @compiles(Explain)
 def _compile_explain(element: Explain, compiler: Any, **kw: Any) -> str:
-    sql = compiler.process(element.statement, **kw)
-    # The rows are the plan, not the select's columns: no result map to match them to.
-    compiler._result_columns = []
-    return "EXPLAIN (FORMAT JSON) " + sql
+    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
 
 
 def estimate(conn: Connection, stmt: Select[Any]) -> int:

@@ -71,7 +71,7 @@ def test_estimate_reads_the_plan_of_the_filtered_query(app_ctx, twelve):
     books = Book.__table__
     with read_connection() as conn:
         assert counting.estimate(conn, select(books)) == 12
-        # Compiled once per statement shape: the second shape differs only in its values.
+        # Each estimate is planned with its own values.
         first = counting.estimate(conn, select(books).where(books.c.title == "B01"))
         second = counting.estimate(conn, select(books).where(books.c.title == "B02"))
         assert first == second == 1
