@@ -107,6 +107,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
     # dropped fails one statement (a read is retried, a write answers 503) and SQLAlchemy
     # then replaces every pooled connection older than it.
     engine_options: dict[str, Any] = {"pool_pre_ping": _bool(env, "DB_POOL_PRE_PING", False)}
+    # Sessions and reads each have a pool of these options (bookstore.db.reads): a worker
+    # opens at most 2 x (DB_POOL_SIZE + DB_MAX_OVERFLOW) connections, fewer when idle.
     if database_url.startswith("postgresql"):
         engine_options.update(
             pool_size=_int(env, "DB_POOL_SIZE", threads + 1, minimum=1),

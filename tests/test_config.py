@@ -161,6 +161,29 @@ def test_postgres_scheme_normalised_and_pool_sized_to_threads():
     assert cfg["SQLALCHEMY_ENGINE_OPTIONS"]["pool_size"] == 7
 
 
+def test_database_pool_settings_come_from_the_environment():
+    env = {
+        "APP_ENV": "development",
+        "DATABASE_URL": "postgresql://u@h/db",
+        "DB_POOL_SIZE": "9",
+        "DB_MAX_OVERFLOW": "0",
+        "DB_POOL_TIMEOUT": "2",
+        "DB_POOL_RECYCLE": "600",
+        "DB_POOL_PRE_PING": "true",
+    }
+    options = load_config(env)["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert {k: options[k] for k in ("pool_size", "max_overflow", "pool_timeout")} == {
+        "pool_size": 9,
+        "max_overflow": 0,
+        "pool_timeout": 2,
+    }
+    assert options["pool_recycle"] == 600 and options["pool_pre_ping"] is True
+    assert "poolclass" not in options  # SQLAlchemy's own QueuePool
+    for name, value in (("DB_POOL_PRE_PING", "maybe"), ("DB_POOL_SIZE", "0")):
+        with pytest.raises(ConfigError, match=name):
+            load_config({**env, name: value})
+
+
 def test_webhook_settings_and_their_safety_rules():
     dev = load_config({"APP_ENV": "development"})
     assert dev["WEBHOOK_ALLOW_PRIVATE"] is False and dev["WEBHOOK_REQUIRE_HTTPS"] is False
