@@ -33,17 +33,19 @@ ORDER_BODY = {
 
 
 @contextmanager
-def counting(engine: Any) -> Iterator[list[str]]:
+def counting(engines: list[Any]) -> Iterator[list[str]]:
     statements: list[str] = []
 
     def count(conn, cursor, statement, *args: Any) -> None:
         statements.append(statement)
 
-    event.listen(engine, "before_cursor_execute", count)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
     try:
         yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", count)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
 
 
 class Counter:
@@ -57,10 +59,11 @@ class Counter:
 
     def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, int, str | None]:
         """(statements, status, X-Cache) for one request in its own app context."""
+        from bookstore.db import reads
         from bookstore.extensions import db
 
         with self.app.app_context():
-            with counting(db.engine) as statements:
+            with counting(reads.engines()) as statements:
                 response = self.client.open(path, method=method, **kwargs)
             db.session.remove()
         return len(statements), response.status_code, response.headers.get("X-Cache")

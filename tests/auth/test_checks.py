@@ -9,6 +9,7 @@ import pytest
 import redis
 from sqlalchemy import event
 
+from bookstore.db import reads
 from bookstore.extensions import db
 from bookstore.redis.client import get_link
 from tests.conftest import REDIS_URL, QueryCounter, free_port
@@ -46,7 +47,8 @@ def counted(make_app):
 def _statements(app) -> QueryCounter:
     counter = QueryCounter()
     with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", counter)
+        for engine in reads.engines():  # the session's and the read path's
+            event.listen(engine, "before_cursor_execute", counter)
     return counter
 
 
