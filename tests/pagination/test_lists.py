@@ -161,7 +161,7 @@ def test_filters_combine(client, shelf):
 
 
 def test_one_filter_shape_serves_each_requests_own_values(client, shelf):
-    # Page statements are compiled once per shape (bookstore.db.reads.StatementShapes): the
+    # A statement shape is compiled once (SQLAlchemy's compiled cache): the
     # same filters with other values, on offset and cursor pages, must find their own rows.
     def expected(category, year):
         rows = [b for b in shelf[1] if b.category == category and b.publication_year >= year]
