@@ -1,6 +1,6 @@
 """SQL statements per request, counted in process on the same requests wrk sends.
 
-A ``before_cursor_execute`` listener counts every statement, the lean read path
+A ``before_cursor_execute`` listener on both engines counts every statement, the read path
 (``bookstore.db.reads``) included; requests go through ``app.test_client()`` with the
 benchmark's production settings, the limiter and the cache on.
 """

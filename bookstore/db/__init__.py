@@ -1,1 +1,1 @@
-"""Database access beside the ORM session: the lean read path."""
+"""Database access beside the ORM session: the read path, and ending a request's session."""
