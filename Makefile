@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export FLASK_APP := wsgi.py
 
-# Tests run on the real PostgreSQL and Redis; CI (.ci/run) sets these explicitly.
+# Tests run on the real PostgreSQL and Redis; CI (.ci/run) sets these explicitly. The suite
+# drops the schema of TEST_DATABASE_URL (its name must end in _test) and empties
+# TEST_REDIS_URL; an exported DATABASE_URL or REDIS_URL is never used by the tests.
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/bookstore_test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 LINT_PATHS := bookstore tests $(wildcard bench) wsgi.py gunicorn.conf.py
@@ -71,9 +73,8 @@ migrate: $(BIN)/.installed-runtime  ## apply Alembic migrations
 seed: $(BIN)/.installed-runtime  ## load the sample catalog (BOOKS=N bulk-loads N books)
 	APP_ENV=$${APP_ENV:-development} $(BIN)/flask seed $(if $(BOOKS),--books $(BOOKS),)
 
-test: install  ## run the whole suite against PostgreSQL and Redis
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
-		$(BIN)/pytest $(PYTEST_ARGS)
+test: install  ## run the whole suite against TEST_DATABASE_URL and TEST_REDIS_URL
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install  ## ruff lint and format check, and the import layers (lint-imports)
 	$(BIN)/ruff check $(LINT_PATHS)

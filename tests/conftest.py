@@ -1,7 +1,10 @@
-"""Fixtures: a real PostgreSQL (DATABASE_URL) and Redis (REDIS_URL), never mocks.
+"""Fixtures: a real PostgreSQL (TEST_DATABASE_URL) and Redis (TEST_REDIS_URL), never mocks.
 
-The schema is built once per run by the Alembic migrations, and every table is truncated
-after each test, so tests see committed data exactly as a real gunicorn would.
+The schema is built once per run by the Alembic migrations (after dropping whatever the
+test database held), and every table and the Redis database are emptied after each test,
+so tests see committed data exactly as a real gunicorn would. An exported DATABASE_URL or
+REDIS_URL (the app's own) is ignored: the suite sets both from the TEST_* variables, and
+refuses a database whose name does not end in ``_test``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import redis
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
 
 from bookstore import create_app
 from bookstore.auth import create_access_token
@@ -32,8 +36,10 @@ from tests import factories
 pytest_plugins = ["tests.webhook_support"]
 
 ROOT = Path(__file__).resolve().parent.parent
-DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bookstore_test")
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+DATABASE_URL = (
+    os.environ.get("TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/bookstore_test"
+)
+REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 TEST_ENV = {
     "APP_ENV": "testing",
@@ -45,11 +51,21 @@ TEST_ENV = {
 }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # The suite drops the schema of its database: only one named as a test database.
+    name = Path(make_url(DATABASE_URL).database or "").stem
+    if not name.endswith("_test"):
+        pytest.exit(
+            f"refusing to run: the database {name!r} of TEST_DATABASE_URL does not end in "
+            "_test, and the suite drops its schema",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+    # Every app and subprocess the tests start sees the test targets, never the user's.
+    os.environ.update({"DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL})
+
+
 def _ensure_database(url: str) -> None:
     """Create the test database if it is missing (the server itself must be up)."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
     target = make_url(url)
     if not target.drivername.startswith("postgresql"):
         return

@@ -1,0 +1,105 @@
+"""The suite only ever touches TEST_DATABASE_URL, and refuses one not named ``*_test``.
+
+It drops the public schema of its database and empties its Redis database, so a
+developer's exported DATABASE_URL (the app's own) must never be what it runs against.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.conftest import DATABASE_URL, ROOT
+
+SERVER = make_url(DATABASE_URL)
+
+
+def _admin(sql: str) -> list[tuple]:
+    engine = create_engine(SERVER.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            result = conn.execute(text(sql))
+            return list(result) if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def _in(database: str, sql: str) -> list[tuple]:
+    engine = create_engine(SERVER.set(database=database))
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(sql))
+            return list(result) if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def _databases() -> set[str]:
+    return {row[0] for row in _admin("SELECT datname FROM pg_database")}
+
+
+def _pytest(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    child = {**os.environ, **env}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_smoke.py"],
+        cwd=ROOT,
+        env=child,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def scratch_databases():
+    """Databases this test creates, dropped afterwards whatever happens."""
+    names: list[str] = []
+
+    def create(name: str) -> str:
+        _admin(f'DROP DATABASE IF EXISTS "{name}"')
+        _admin(f'CREATE DATABASE "{name}"')
+        names.append(name)
+        return name
+
+    yield create
+    for name in names:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_an_exported_database_url_is_never_touched(scratch_databases):
+    precious = scratch_databases(f"bookstore_precious_{os.getpid()}")
+    _in(precious, "CREATE TABLE marker (note text)")
+    _in(precious, "INSERT INTO marker VALUES ('keep me')")
+    suite_db = scratch_databases(f"bookstore_child_{os.getpid()}_test")
+
+    done = _pytest(
+        {
+            "DATABASE_URL": SERVER.set(database=precious).render_as_string(hide_password=False),
+            "TEST_DATABASE_URL": SERVER.set(database=suite_db).render_as_string(
+                hide_password=False
+            ),
+        }
+    )
+
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert _in(precious, "SELECT note FROM marker") == [("keep me",)]
+    assert _in(precious, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(1,)]
+    # The run migrated its own database instead.
+    assert _in(suite_db, "SELECT count(*) FROM pg_tables WHERE tablename = 'orders'") == [(1,)]
+
+
+def test_a_database_not_named_test_is_refused():
+    name = f"bookstore_not_a_test_db_{os.getpid()}"
+    url = SERVER.set(database=name).render_as_string(hide_password=False)
+
+    done = _pytest({"TEST_DATABASE_URL": url})
+
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
+    output = (done.stdout + done.stderr).strip()
+    assert f"refusing to run: the database '{name}' of TEST_DATABASE_URL" in output
+    assert name not in _databases()  # not even created
