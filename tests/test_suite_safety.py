@@ -19,8 +19,9 @@ from tests.conftest import DATABASE_URL, ROOT
 SERVER = make_url(DATABASE_URL)
 
 
-def _admin(sql: str) -> list[tuple]:
-    engine = create_engine(SERVER.set(database="postgres"), isolation_level="AUTOCOMMIT")
+def _in(database: str, sql: str) -> list[tuple]:
+    """Run one statement in ``database`` (autocommit: CREATE DATABASE needs it)."""
+    engine = create_engine(SERVER.set(database=database), isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             result = conn.execute(text(sql))
@@ -29,14 +30,8 @@ def _admin(sql: str) -> list[tuple]:
         engine.dispose()
 
 
-def _in(database: str, sql: str) -> list[tuple]:
-    engine = create_engine(SERVER.set(database=database))
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(text(sql))
-            return list(result) if result.returns_rows else []
-    finally:
-        engine.dispose()
+def _admin(sql: str) -> list[tuple]:
+    return _in("postgres", sql)
 
 
 def _databases() -> set[str]:
