@@ -1,7 +1,9 @@
 """Receiver URLs: syntax, HTTPS in production, and SSRF protection.
 
 A receiver URL may not point inside our network: every address its host resolves to
-must be public, or the URL is refused (unless ``WEBHOOK_ALLOW_PRIVATE``). The check runs
+must be public, or the URL is refused. ``WEBHOOK_ALLOW_PRIVATE`` (local development)
+admits loopback and private receivers, but never link-local or cloud metadata addresses,
+in any notation (IPv4-mapped, 6to4, Teredo, NAT64 included). The check runs
 when a subscription is saved and again before every attempt, and the attempt connects to
 the address that passed the check, so a DNS answer that changes in between (rebinding)
 cannot redirect a delivery to an internal service.
@@ -15,6 +17,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Refused even with WEBHOOK_ALLOW_PRIVATE: cloud metadata and credential services live here
+# (AWS, GCP, Azure, ECS at 169.254.x; AWS over IPv6; Alibaba Cloud).
+METADATA_NETWORKS = tuple(
+    ipaddress.ip_network(net)
+    for net in ("169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32")
+)
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class UnsafeURL(ValueError):
@@ -68,12 +77,28 @@ def parse(url: str, *, require_https: bool) -> tuple[str, str, int, str, str]:
     return scheme, host, port, path, host_header
 
 
+def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, 6to4, Teredo client, NAT64), if any."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip in NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+
+
+def is_metadata(ip: IPAddress) -> bool:
+    """Link-local or a cloud metadata address, directly or embedded in an IPv6 address."""
+    embedded = embedded_ipv4(ip)
+    if embedded is not None and is_metadata(embedded):
+        return True
+    return ip.is_link_local or any(ip in net for net in METADATA_NETWORKS)
+
+
 def is_public(ip: IPAddress) -> bool:
     """True for addresses a webhook may reach: globally routable unicast only."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is not None and not is_public(embedded):
-            return False
+    embedded = embedded_ipv4(ip)
+    if embedded is not None and not is_public(embedded):
+        return False
     return ip.is_global and not (
         ip.is_multicast
         or ip.is_private
@@ -100,15 +125,18 @@ def resolve(host: str, port: int) -> tuple[IPAddress, ...]:
 
 
 def check_url(url: str, *, require_https: bool, allow_private: bool) -> Target:
-    """Validate ``url`` and resolve its host; refuse if ANY address is not public."""
+    """Validate ``url`` and resolve its host; refuse if ANY address is not public.
+
+    ``allow_private`` admits loopback and private addresses, never metadata or link-local.
+    """
     scheme, host, port, path, host_header = parse(url, require_https=require_https)
     addresses = resolve(host, port)
-    if not allow_private:
-        refused = [str(ip) for ip in addresses if not is_public(ip)]
-        if refused:
-            raise UnsafeURL(
-                "DISALLOWED_ADDRESS",
-                f"Resolves to a loopback, private, link-local or reserved address "
-                f"({', '.join(refused)}); receivers must be publicly reachable.",
-            )
+    allowed = (lambda ip: not is_metadata(ip)) if allow_private else is_public
+    refused = [str(ip) for ip in addresses if not allowed(ip)]
+    if refused:
+        raise UnsafeURL(
+            "DISALLOWED_ADDRESS",
+            f"Resolves to a loopback, private, link-local, metadata or reserved address "
+            f"({', '.join(refused)}); receivers must be publicly reachable.",
+        )
     return Target(scheme, host, port, path, host_header, tuple(str(ip) for ip in addresses))

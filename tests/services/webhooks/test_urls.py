@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from bookstore.services.webhooks.urls import UnsafeURL, check_url, is_public, parse
+from bookstore.services.webhooks.urls import UnsafeURL, check_url, is_metadata, is_public, parse
 
 
 @pytest.mark.parametrize(
@@ -31,10 +31,42 @@ from bookstore.services.webhooks.urls import UnsafeURL, check_url, is_public, pa
         ("ff02::1", False),
         ("::ffff:10.0.0.1", False),
         ("2002:7f00:1::", False),  # 6to4 wrapping 127.0.0.1
+        ("64:ff9b::7f00:1", False),  # NAT64 wrapping 127.0.0.1
     ],
 )
 def test_is_public(address, public):
     assert is_public(ipaddress.ip_address(address)) is public
+
+
+@pytest.mark.parametrize(
+    ("address", "metadata"),
+    [
+        ("169.254.169.254", True),
+        ("169.254.0.1", True),
+        ("fe80::1", True),
+        ("febf::1", True),
+        ("fd00:ec2::254", True),
+        ("100.100.100.200", True),
+        ("::ffff:169.254.169.254", True),
+        ("::ffff:100.100.100.200", True),
+        ("64:ff9b::a9fe:a9fe", True),
+        ("2002:a9fe:a9fe::", True),
+        ("127.0.0.1", False),
+        ("10.0.0.1", False),
+        ("fd00:ec2::253", False),
+        ("100.100.100.201", False),
+        ("93.184.216.34", False),
+    ],
+)
+def test_is_metadata(address, metadata):
+    assert is_metadata(ipaddress.ip_address(address)) is metadata
+
+
+def test_allowing_private_receivers_admits_loopback_but_never_metadata():
+    assert check_url("http://127.0.0.1:8000/", require_https=False, allow_private=True)
+    with pytest.raises(UnsafeURL) as caught:
+        check_url("http://[::ffff:a9fe:a9fe]/", require_https=False, allow_private=True)
+    assert caught.value.code == "DISALLOWED_ADDRESS"
 
 
 def test_parse_keeps_path_query_and_explicit_port():
