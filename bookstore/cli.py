@@ -1,4 +1,5 @@
-"""Command-line tasks: ``flask seed``, ``flask create-admin``, ``flask idempotency purge``."""
+"""Command-line tasks: ``flask seed``, ``flask create-admin``, ``flask idempotency purge``,
+``flask webhooks work``, ``flask orders expire``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from flask.cli import AppGroup
 
 from bookstore.extensions import db
 from bookstore.schemas.user import Email
-from bookstore.services import accounts, seed
+from bookstore.services import accounts, order_expiry, seed
 from bookstore.services.idempotency import purge_expired
 from bookstore.services.webhooks import worker
 from bookstore.services.webhooks.queue import purge
@@ -122,8 +123,31 @@ def webhooks_purge(days: int) -> None:
     click.echo(f"Deleted {removed} events and their deliveries.")
 
 
+orders_cli = AppGroup("orders", help="Orders: expiring the unpaid ones.")
+
+
+@orders_cli.command("expire")
+@click.option("--loop", is_flag=True, help="Keep expiring until SIGTERM/SIGINT.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    help="Seconds between passes with --loop (default ORDER_EXPIRY_INTERVAL).",
+)
+def orders_expire(loop: bool, interval: float | None) -> None:
+    """Expire pending orders past their payment window, returning their stock."""
+    if loop:
+        stop = threading.Event()
+        worker.install_signal_handlers(stop, "order expiry: stopping after the current pass")
+        count = order_expiry.run(stop, interval)
+    else:
+        count = order_expiry.expire_due()
+    click.echo(f"Expired {count} unpaid orders.")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(create_admin_command)
     app.cli.add_command(idempotency_group)
     app.cli.add_command(webhooks_cli)
+    app.cli.add_command(orders_cli)

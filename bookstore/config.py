@@ -253,6 +253,11 @@ def _webhook_config(env: dict[str, str], production: bool) -> dict[str, Any]:
         "WEBHOOK_BACKOFF_CAP": _float(env, "WEBHOOK_BACKOFF_CAP", 3600.0),
         "WEBHOOK_POLL_INTERVAL": _float(env, "WEBHOOK_POLL_INTERVAL", 1.0, minimum=0.01),
         "LOW_STOCK_THRESHOLD": _int(env, "LOW_STOCK_THRESHOLD", 5),
+        # Orders: the payment window, the pending orders a customer may hold, and how
+        # often `flask orders expire --loop` looks for orders past their window.
+        "ORDER_PAYMENT_TTL": _int(env, "ORDER_PAYMENT_TTL", 1800, minimum=1),
+        "ORDER_MAX_PENDING": _int(env, "ORDER_MAX_PENDING", 5, minimum=1),
+        "ORDER_EXPIRY_INTERVAL": _float(env, "ORDER_EXPIRY_INTERVAL", 10.0, minimum=0.01),
     }
 
 

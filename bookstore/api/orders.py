@@ -20,6 +20,7 @@ from bookstore.pagination import ListSpec, paginate, select_fields
 from bookstore.schemas.order import OrderListQuery, OrderSchema, order_create_schema, order_to_dict
 from bookstore.services import orders as service
 from bookstore.services.idempotency import REPLAYED_HEADER, idempotent
+from bookstore.services.order_placement import place_order
 from bookstore.web.responses import collection_response, resource_response
 
 bp = Blueprint("orders", __name__)
@@ -37,6 +38,8 @@ ORDER_FIELDS = (
     "paid_at",
     "shipped_at",
     "cancelled_at",
+    "expired_at",
+    "expires_at",
 )
 ORDER_LIST = ListSpec(
     sortable={"id": orders.c.id, "created_at": orders.c.created_at, "total": orders.c.total},
@@ -122,13 +125,15 @@ def create_order(body: dict[str, Any]):
 
     Prices and the total come from the catalog at the moment of ordering. 1 to 50 distinct
     books, 1 to 100 copies each. If any book is short, nothing is reserved and the answer
-    is 409 `OUT_OF_STOCK` naming every short line; an unknown book is 400. Admins cannot
-    place orders (403). The outcome is stored with the key for 24 hours: a retry replays
-    it with `Idempotent-Replayed: true`.
+    is 409 `OUT_OF_STOCK` naming every short line; an unknown book is 400. The order must
+    be paid by `expires_at` (`ORDER_PAYMENT_TTL` after placing) or it expires and its
+    stock returns. A customer holding `ORDER_MAX_PENDING` pending orders gets 409
+    `TOO_MANY_PENDING_ORDERS`. Admins cannot place orders (403). The outcome is stored
+    with the key for 24 hours: a retry replays it with `Idempotent-Replayed: true`.
     """
     identity = current_identity()
-    order = service.place_order(identity.user_id, body["items"], body["shipping_address"])
-    data = order_to_dict(order, order.items, _actions(order, identity))
+    order, lines = place_order(identity.user_id, body["items"], body["shipping_address"])
+    data = order_to_dict(order, lines, _actions(order, identity))
     return resource_response(data, status=201, location=data["_links"]["self"])
 
 
@@ -145,8 +150,9 @@ def _action_response(result: tuple[Any, list[Any]]):
 def pay_order(order_id: int):
     """Pay for a pending order (simulated payment; the customer who placed it only).
 
-    No request body. 409 `INVALID_STATE_TRANSITION` unless the order is pending; 403 for
-    an admin. `Idempotency-Key` is optional and replays the first outcome.
+    No request body. 409 `INVALID_STATE_TRANSITION` unless the order is pending (an
+    expired order cannot be paid); 403 for an admin. `Idempotency-Key` is optional and
+    replays the first outcome.
     """
     return _action_response(service.pay(order_id, current_identity()))
 

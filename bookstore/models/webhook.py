@@ -26,6 +26,7 @@ EVENT_TYPES = (
     "order.paid",
     "order.cancelled",
     "order.shipped",
+    "order.expired",
     "book.created",
     "book.updated",
     "book.deleted",

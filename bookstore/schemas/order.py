@@ -126,6 +126,12 @@ class OrderSchema(Schema):
     paid_at = UTCDateTime(dump_only=True, allow_none=True)
     shipped_at = UTCDateTime(dump_only=True, allow_none=True)
     cancelled_at = UTCDateTime(dump_only=True, allow_none=True)
+    expired_at = UTCDateTime(dump_only=True, allow_none=True)
+    expires_at = UTCDateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "A pending order not paid by then expires (stock returned)"},
+    )
     _links = fields.Nested(OrderLinks, dump_only=True, data_key="_links")
 
 
@@ -205,5 +211,7 @@ def order_to_dict(order: Any, lines: Iterable[Any], actions: Iterable[str] = ())
         "paid_at": format_datetime(order.paid_at),
         "shipped_at": format_datetime(order.shipped_at),
         "cancelled_at": format_datetime(order.cancelled_at),
+        "expired_at": format_datetime(order.expired_at),
+        "expires_at": format_datetime(order.expires_at),
         "_links": links,
     }

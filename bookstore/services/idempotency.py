@@ -3,14 +3,18 @@
 The key row and the request's effects commit in ONE transaction, so a crash can never
 leave an order without its key or a key without its order:
 
-1. On PostgreSQL, ``pg_try_advisory_xact_lock`` on the (caller, key) hash: a concurrent
-   request holding it is still running, so the answer is 409 IDEMPOTENCY_KEY_IN_USE at
-   once instead of waiting on it.
-2. ``INSERT ... ON CONFLICT DO UPDATE ... WHERE expired`` claims the key (or reclaims an
-   expired one). No row back means a stored outcome: replay it (same fingerprint) or 422.
-3. The view runs inside a savepoint with its commits deferred (``services.transaction``);
-   its response is written into the key row and everything commits together. A business
-   error (404, 409 ...) is stored too, after rolling the savepoint back; input errors
+1. The claim is one statement: ``INSERT ... ON CONFLICT DO UPDATE ... WHERE expired``
+   takes the key (or an expired one) and, on PostgreSQL, first takes
+   ``pg_try_advisory_xact_lock`` on the (caller, key) hash, inserting nothing without
+   it. No row back means a stored outcome (replay it if the fingerprint matches, else
+   422), or a request with the key still running: 409 IDEMPOTENCY_KEY_IN_USE at once
+   instead of waiting on it.
+2. The view runs with its commits deferred (``services.transaction``); its response is
+   written into the key row and everything commits together.
+3. A business error (404, 409 ...) is stored too: the transaction is rolled back, which
+   undoes the view's partial work and the claim, and the key is claimed again to store
+   the error. Had another request with the key claimed it in between, its outcome is the
+   key's: it is replayed, or 409 IDEMPOTENCY_KEY_IN_USE while it runs. Input errors
    (400/413/415) and 5xx store nothing, so the key can be retried.
 
 SQLite serialises writers: the claiming INSERT is the request's first write, so a second
@@ -28,7 +32,7 @@ from typing import Any
 
 import orjson
 from flask import current_app, make_response, request
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import DateTime, String, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -67,10 +71,11 @@ def idempotent(*, required: bool = False) -> Callable[[F], F]:
             key = _key_from_header(required)
             if key is None:
                 return view(*args, **kwargs)
-            claimed = _claim(_caller(), key, _fingerprint())
+            claim = (_caller(), key, _fingerprint())
+            claimed = _claim(*claim)
             if isinstance(claimed, Response):
                 return claimed
-            return _run(claimed, view, args, kwargs)
+            return _run(claim, claimed, view, args, kwargs)
 
         openapi.header(
             KEY_HEADER,
@@ -135,18 +140,22 @@ def advisory_lock_id(caller: str, key: str) -> int:
 def _claim(caller: str, key: str, fingerprint: str) -> int | Response:
     """The claimed row's id, or the stored outcome to replay; 409/422 otherwise."""
     session = db.session
-    dialect = db.engine.dialect.name
-    if dialect == "postgresql":
-        lock = func.pg_try_advisory_xact_lock(advisory_lock_id(caller, key))
-        if not session.execute(select(lock)).scalar_one():
-            session.rollback()
-            raise _in_use()
+    postgres = db.engine.dialect.name == "postgresql"
     now = utcnow()
     ttl = dt.timedelta(seconds=current_app.config["IDEMPOTENCY_TTL_SECONDS"])
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(keys).values(
-        caller=caller, key=key, fingerprint=fingerprint, created_at=now, expires_at=now + ttl
-    )
+    row = {
+        "caller": literal(caller, String),
+        "key": literal(key, String),
+        "fingerprint": literal(fingerprint, String),
+        "created_at": literal(now, DateTime(timezone=True)),
+        "expires_at": literal(now + ttl, DateTime(timezone=True)),
+    }
+    source = select(*row.values())
+    if postgres:
+        held = func.pg_try_advisory_xact_lock(advisory_lock_id(caller, key))
+        lock = select(held.label("held")).cte("key_lock")
+        source = source.select_from(lock).where(lock.c.held)
+    stmt = (pg_insert if postgres else sqlite_insert)(keys).from_select(list(row), source)
     fresh = {
         "fingerprint": stmt.excluded.fingerprint,
         "status_code": None,
@@ -161,9 +170,13 @@ def _claim(caller: str, key: str, fingerprint: str) -> int | Response:
     row_id = session.execute(stmt).scalar_one_or_none()
     if row_id is not None:
         return row_id
-    stored = session.execute(select(keys).where(keys.c.caller == caller, keys.c.key == key)).one()
+    expired = (keys.c.expires_at <= now).label("expired")
+    stored = session.execute(
+        select(keys, expired).where(keys.c.caller == caller, keys.c.key == key)
+    ).first()
     session.rollback()
-    if stored.status_code is None:  # defensive: in-flight rows are never committed
+    # No stored outcome (or only an expired one): another request holds the key's lock.
+    if stored is None or stored.status_code is None or stored.expired:
         raise _in_use()
     if stored.fingerprint != fingerprint:
         raise UnprocessableEntity(
@@ -189,8 +202,7 @@ def _replay(stored: Any) -> Response:
     return response
 
 
-def _run(row_id: int, view: F, args: Any, kwargs: Any) -> Response:
-    savepoint = db.session.begin_nested()
+def _run(claim: tuple[str, str, str], row_id: int, view: F, args: Any, kwargs: Any) -> Response:
     transaction.join()
     error: APIError | None = None
     try:
@@ -203,14 +215,15 @@ def _run(row_id: int, view: F, args: Any, kwargs: Any) -> Response:
     finally:
         transaction.leave()
     if error is not None:
+        db.session.rollback()  # the view's partial work, and the claim with it
         if not _storable(error.status):
-            db.session.rollback()
             raise error
-        savepoint.rollback()  # undo the view's partial work; the claim stays
         response = render(error)
-    else:
-        savepoint.commit()
-    if not _storable(response.status_code):
+        claimed = _claim(*claim)  # again, to store the error (see the module, step 3)
+        if isinstance(claimed, Response):
+            return claimed
+        row_id = claimed
+    elif not _storable(response.status_code):
         db.session.rollback()
         return response
     headers = {name: response.headers[name] for name in _REPLAY_HEADERS if name in response.headers}

@@ -1,4 +1,4 @@
-"""Orders: placing one with its stock reserved, and the state machine.
+"""Orders: the state machine (placing one is ``services.order_placement``).
 
 Every state change is one function that ends in a single ``transaction.commit()`` (which
 an idempotent request joins), so whatever else must happen atomically with the change
@@ -6,19 +6,20 @@ belongs right before that commit.
 
     pending --pay--> paid --ship--> shipped
     pending|paid --cancel--> cancelled      (stock returned)
+    pending --(unpaid at expires_at)--> expired   (stock returned; services.order_expiry)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Row, select, update
 
 from bookstore.auth import Identity
-from bookstore.exceptions import BadRequest, Conflict, Forbidden, NotFound
+from bookstore.exceptions import Conflict, Forbidden, NotFound
 from bookstore.extensions import db
 from bookstore.models import Book, Order, OrderItem
 from bookstore.models.base import utcnow
@@ -29,7 +30,6 @@ from bookstore.services.transaction import commit
 books = Book.__table__
 orders = Order.__table__
 order_items = OrderItem.__table__
-ADDRESS_FIELDS = ("name", "line1", "line2", "city", "postal_code", "country")
 
 
 @dataclass(frozen=True)
@@ -67,93 +67,6 @@ def available_actions(status: str, owner_id: int, identity: Identity) -> list[st
     ]
 
 
-# -- placing an order ----------------------------------------------------------------
-
-
-def place_order(user_id: int, lines: Sequence[dict[str, int]], address: dict[str, Any]) -> Order:
-    """Reserve stock for every line and record the order, or change nothing.
-
-    Lines are reserved in book id order so that concurrent orders lock rows in the same
-    order and cannot deadlock. Each reservation is a conditional UPDATE: it only succeeds
-    while enough stock is left, so stock never goes negative whatever the concurrency.
-    """
-    indexed = sorted(enumerate(lines), key=lambda pair: pair[1]["book_id"])
-    _ensure_books_exist(indexed)
-    snapshots: dict[int, Row[Any]] = {}
-    short: list[tuple[int, dict[str, int]]] = []
-    for index, line in indexed:
-        reserved = db.session.execute(
-            update(books)
-            .where(books.c.id == line["book_id"], books.c.stock >= line["quantity"])
-            .values(stock=books.c.stock - line["quantity"])
-            .returning(*books.c)
-        ).first()
-        if reserved is None:
-            short.append((index, line))
-        else:
-            snapshots[reserved.id] = reserved
-            outbox.emit_low_stock_if_crossed(reserved, reserved.stock + line["quantity"])
-    if short:
-        raise _out_of_stock(sorted(short, key=lambda pair: pair[0]))
-
-    items = []
-    for line in lines:  # the client's order, with prices read under the row lock
-        book = snapshots[line["book_id"]]
-        items.append(
-            OrderItem(
-                book_id=book.id,
-                title=book.title,
-                isbn=book.isbn,
-                unit_price=book.price,
-                quantity=line["quantity"],
-            )
-        )
-    order = Order(
-        user_id=user_id,
-        status="pending",
-        total=sum((item.unit_price * item.quantity for item in items), Decimal("0.00")),
-        shipping_address={name: address.get(name) for name in ADDRESS_FIELDS},
-        items=items,
-    )
-    db.session.add(order)
-    db.session.flush()
-    _emit("order.created", order, order.items)
-    commit()
-    return order
-
-
-def _ensure_books_exist(indexed: Sequence[tuple[int, dict[str, int]]]) -> None:
-    ids = [line["book_id"] for _, line in indexed]
-    known = set(db.session.execute(select(books.c.id).where(books.c.id.in_(ids))).scalars())
-    missing = [
-        {
-            "field": f"items.{index}.book_id",
-            "code": "NOT_FOUND",
-            "message": f"Book {line['book_id']} does not exist.",
-        }
-        for index, line in sorted(indexed)
-        if line["book_id"] not in known
-    ]
-    if missing:
-        raise BadRequest("The request body contains invalid data", details=missing)
-
-
-def _out_of_stock(short: Sequence[tuple[int, dict[str, int]]]) -> Conflict:
-    ids = [line["book_id"] for _, line in short]
-    rows = db.session.execute(select(books.c.id, books.c.stock).where(books.c.id.in_(ids)))
-    left = {row.id: row.stock for row in rows}
-    details = [
-        {
-            "field": f"items.{index}.quantity",
-            "code": "OUT_OF_STOCK",
-            "message": f"Book {line['book_id']}: {line['quantity']} requested, "
-            f"{left.get(line['book_id'], 0)} available.",
-        }
-        for index, line in short
-    ]
-    return Conflict("Not enough stock for some books", code="OUT_OF_STOCK", details=details)
-
-
 # -- the state machine ---------------------------------------------------------------
 
 
@@ -164,7 +77,7 @@ def pay(order_id: int, identity: Identity) -> tuple[Row[Any], list[Row[Any]]]:
 
 def cancel(order_id: int, identity: Identity) -> tuple[Row[Any], list[Row[Any]]]:
     """pending|paid -> cancelled, returning every line's copies to stock."""
-    return _apply(order_id, "cancel", identity, effect=_return_stock)
+    return _apply(order_id, "cancel", identity, effect=return_stock)
 
 
 def ship(order_id: int, identity: Identity) -> tuple[Row[Any], list[Row[Any]]]:
@@ -186,22 +99,24 @@ def _apply(
     items = order_lines([order_id])[order_id]
     if effect:
         effect(items)
-    _emit(EVENTS[action], order, items)
+    emit(EVENTS[action], order, items)
     commit()
     return order, items
 
 
-def _return_stock(items: list[Row[Any]]) -> None:
-    for item in sorted(items, key=lambda row: row.book_id or 0):  # the same lock order
-        if item.book_id is not None:
-            db.session.execute(
-                update(books)
-                .where(books.c.id == item.book_id)
-                .values(stock=books.c.stock + item.quantity)
-            )
+def return_stock(items: Iterable[Any]) -> None:
+    """Put the copies of these lines (of one order or many) back, a book at a time."""
+    copies: Counter[int] = Counter()
+    for item in items:
+        if item.book_id is not None:  # a deleted book has no stock to return to
+            copies[item.book_id] += item.quantity
+    for book_id in sorted(copies):  # id order, as placing locks them: no deadlock
+        db.session.execute(
+            update(books).where(books.c.id == book_id).values(stock=books.c.stock + copies[book_id])
+        )
 
 
-def _emit(event_type: str, order: Any, items: Sequence[Any]) -> None:
+def emit(event_type: str, order: Any, items: Sequence[Any]) -> None:
     """Write the event to the outbox in this transaction: it commits with the change."""
 
     outbox.emit(event_type, order_to_dict(order, list(items)))

@@ -4,7 +4,8 @@ Callers add events to the current ``db.session`` and commit once, with their own
 nothing is sent from inside a request. ``emit`` also queues one pending delivery per
 active subscription to the event type, so a rolled-back change leaves neither an event
 nor a delivery, and a committed one leaves exactly one event. The webhook worker
-(``flask webhooks work``) sends the deliveries.
+(``flask webhooks work``) sends the deliveries. On PostgreSQL an event and its deliveries
+are one statement, which a caller may also fold into its own (``event_ctes``).
 
 Usage from a service::
 
@@ -22,7 +23,21 @@ from typing import Any
 
 import orjson
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import (
+    CTE,
+    DateTime,
+    FromClause,
+    String,
+    Text,
+    and_,
+    cast,
+    column,
+    insert,
+    literal,
+    select,
+    values,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
 from bookstore.extensions import db
 from bookstore.models.base import utcnow
@@ -49,15 +64,74 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _add_event(event_type: str, data: dict[str, Any]) -> tuple[str, dt.datetime]:
+def event_row(event_type: str, data: dict[str, Any], now: dt.datetime | None = None) -> dict:
+    """The outbox row of one event: its id, type, the exact JSON body sent, created_at."""
     event_id = "evt_" + uuid.uuid4().hex
-    now = utcnow()
+    now = now or utcnow()
     body = {"id": event_id, "type": event_type, "created_at": format_datetime(now), "data": data}
     payload = orjson.dumps(body, default=_default).decode()
-    db.session.execute(
-        insert(events).values(id=event_id, type=event_type, payload=payload, created_at=now)
+    return {"id": event_id, "type": event_type, "payload": payload, "created_at": now}
+
+
+def _add_event(event_type: str, data: dict[str, Any]) -> tuple[str, dt.datetime]:
+    row = event_row(event_type, data)
+    db.session.execute(insert(events).values(**row))
+    return row["id"], row["created_at"]
+
+
+def event_ctes(rows: list[dict[str, Any]], only_with: FromClause | None = None) -> list[CTE]:
+    """PostgreSQL: CTEs inserting these events and their deliveries, for one statement.
+
+    ``only_with``: insert nothing unless that FROM clause has a row (a CTE inserting the
+    change itself, say). Every type must be in EVENT_TYPES.
+    """
+    for row in rows:
+        if row["type"] not in EVENT_TYPES:
+            raise ValueError(f"unknown webhook event type {row['type']!r}")
+    new = values(
+        column("id", String),
+        column("type", String),
+        column("payload", Text),
+        column("created_at", DateTime(timezone=True)),
+        name="new_events",
+    ).data([(r["id"], r["type"], r["payload"], r["created_at"]) for r in rows])
+    source = select(new.c.id, new.c.type, new.c.payload, new.c.created_at)
+    if only_with is not None:
+        source = source.where(select(literal(1)).select_from(only_with).exists())
+    added = (
+        insert(events)
+        .from_select(["id", "type", "payload", "created_at"], source)
+        .returning(events.c.id, events.c.type, events.c.created_at)
+        .cte("added_events")
     )
-    return event_id, now
+    s = subscriptions.c
+    subscribed = and_(s.active.is_(True), cast(s.event_types, JSONB).has_key(added.c.type))
+    queued = (
+        insert(deliveries)
+        .from_select(
+            [
+                "subscription_id",
+                "event_id",
+                "status",
+                "attempts",
+                "next_attempt_at",
+                "created_at",
+                "updated_at",
+            ],
+            select(
+                s.id,
+                added.c.id,
+                literal("pending"),
+                literal(0),
+                added.c.created_at,
+                added.c.created_at,
+                added.c.created_at,
+            ).select_from(added.join(subscriptions, subscribed)),
+        )
+        .returning(deliveries.c.id)
+        .cte("queued_deliveries")
+    )
+    return [added, queued]
 
 
 def _delivery_row(subscription_id: int, event_id: str, now: dt.datetime) -> dict[str, Any]:
@@ -80,6 +154,11 @@ def emit(event_type: str, data: dict[str, Any]) -> str:
     """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
+    if db.engine.dialect.name == "postgresql":
+        row = event_row(event_type, data)
+        added, queued = event_ctes([row])
+        db.session.execute(select(queued.c.id).add_cte(added))
+        return row["id"]
     event_id, now = _add_event(event_type, data)
     # Subscriptions are few; filtering their event lists here works on every backend.
     rows = db.session.execute(
@@ -102,6 +181,11 @@ def queue_ping(subscription_id: int) -> WebhookDelivery:
     return delivery
 
 
+def low_stock_crossed(old_stock: int, new_stock: int) -> bool:
+    """Whether stock went from above LOW_STOCK_THRESHOLD to at or below it."""
+    return old_stock > current_app.config["LOW_STOCK_THRESHOLD"] >= new_stock
+
+
 def emit_low_stock_if_crossed(book: Any, old_stock: int, new_stock: int | None = None) -> bool:
     """Emit ``book.low_stock`` when stock went from above the threshold to at or below it.
 
@@ -113,8 +197,7 @@ def emit_low_stock_if_crossed(book: Any, old_stock: int, new_stock: int | None =
         db.session.flush()
         book = db.session.execute(select(Book.__table__).where(Book.__table__.c.id == book)).one()
     new = book.stock if new_stock is None else new_stock
-    threshold = current_app.config["LOW_STOCK_THRESHOLD"]
-    if old_stock > threshold >= new:
+    if low_stock_crossed(old_stock, new):
         emit("book.low_stock", book_to_dict(book))
         return True
     return False

@@ -143,7 +143,10 @@ def test_list_needs_a_token(client):
     assert_error(client.get("/v1/orders"), 401, "AUTHENTICATION_REQUIRED")
 
 
-def test_list_costs_the_same_queries_for_one_or_many_orders(client, make, count_queries):
+def test_list_costs_the_same_queries_for_one_or_many_orders(
+    app, client, make, count_queries, monkeypatch
+):
+    monkeypatch.setitem(app.config, "ORDER_MAX_PENDING", 10)
     alice = caller(make)
     book = make.book(stock=100)
     place_ok(client, alice, (book.id, 1))

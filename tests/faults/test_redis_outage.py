@@ -38,6 +38,7 @@ def test_redis_outage_under_load(redis_server, make):
             "RATELIMIT_DEFAULT": "100000/minute",
             "RATELIMIT_WRITE": "100000/minute",
             "RATELIMIT_ADMIN": f"{ADMIN_LIMIT}/minute",
+            "ORDER_MAX_PENDING": "100000",  # one customer places every order
         },
         workers=2,
     ).start()

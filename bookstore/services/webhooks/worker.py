@@ -122,11 +122,15 @@ def run(
     return totals
 
 
-def install_signal_handlers(stop: threading.Event) -> None:
+def install_signal_handlers(
+    stop: threading.Event, message: str = "webhook worker: stopping after the current delivery"
+) -> None:
+    """SIGTERM and SIGINT set ``stop`` (logging ``message`` once): a loop ends its step."""
+
     def handle(signum: int, frame: Any) -> None:
         # Repeated signals change nothing: ``make run`` sends SIGTERM after Ctrl-C's SIGINT.
         if not stop.is_set():
-            log.info("webhook worker: stopping after the current delivery")
+            log.info(message)
         stop.set()
 
     signal.signal(signal.SIGTERM, handle)
