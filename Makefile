@@ -13,7 +13,7 @@ TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/bookstore_test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 LINT_PATHS := bookstore tests $(wildcard bench) wsgi.py gunicorn.conf.py
 
-.PHONY: help install install-runtime lock run serve worker migrate seed test lint fmt clean bench clients-deps postman demo
+.PHONY: help install install-runtime lock run serve worker expirer migrate seed test lint fmt clean bench clients-deps postman demo
 
 help:  ## list the targets (this is the default)
 	@awk 'BEGIN { FS = ":.*## " } /^[A-Za-z][A-Za-z0-9_-]*:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -55,10 +55,12 @@ run: $(BIN)/.installed-runtime  ## migrate, load sample data and serve under gun
 	@if [ -z "$$REDIS_URL" ]; then echo "make run: REDIS_URL not set, using in-process limiter and cache"; fi
 	APP_ENV=$${APP_ENV:-development} $(BIN)/flask db upgrade
 	APP_ENV=$${APP_ENV:-development} $(BIN)/flask seed
-	@# The webhook worker runs beside gunicorn and is stopped (SIGTERM) when gunicorn exits.
+	@# The webhook worker and the expiry of unpaid orders run beside gunicorn and are
+	@# stopped (SIGTERM) when gunicorn exits.
 	export APP_ENV=$${APP_ENV:-development}; \
 	$(BIN)/flask webhooks work & worker=$$!; \
-	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
+	$(BIN)/flask orders expire --loop & expirer=$$!; \
+	trap 'kill -TERM $$worker $$expirer 2>/dev/null; wait $$worker $$expirer' EXIT; \
 	PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 serve: $(BIN)/.installed-runtime  ## serve under gunicorn without migrating or seeding
@@ -66,6 +68,9 @@ serve: $(BIN)/.installed-runtime  ## serve under gunicorn without migrating or s
 
 worker: $(BIN)/.installed-runtime  ## run the webhook delivery worker alone (see README, Webhooks)
 	APP_ENV=$${APP_ENV:-development} $(BIN)/flask webhooks work
+
+expirer: $(BIN)/.installed-runtime  ## run the expiry of unpaid orders alone (docs/orders.md)
+	APP_ENV=$${APP_ENV:-development} $(BIN)/flask orders expire --loop
 
 migrate: $(BIN)/.installed-runtime  ## apply Alembic migrations
 	APP_ENV=$${APP_ENV:-development} $(BIN)/flask db upgrade

@@ -21,6 +21,7 @@ from tests.ordering import (
     scalar,
     stock_of,
 )
+from tests.webhook_support import subscribe
 
 
 @pytest.fixture
@@ -284,3 +285,25 @@ def test_openapi_documents_the_idempotency_key(client):
         header = next(p for p in op["parameters"] if p["name"] == "Idempotency-Key")
         assert header["required"] is False
         assert {"200", "404", "409", "422"} <= set(op["responses"])
+
+
+def test_placing_an_order_is_four_statements_on_postgresql(
+    client, admin_headers, make, count_queries, fast_webhooks
+):
+    """The claim, the reservation, the order with lines and events, the stored response.
+
+    With BEGIN and COMMIT that is six round trips, however many lines, events and
+    subscriptions (the tokens are checked in Redis).
+    """
+    subscribe(client, admin_headers, "http://127.0.0.1:9/hook", ["order.created", "book.low_stock"])
+    books = [make.book(stock=6) for _ in range(3)]
+    alice = caller(make)
+    # Every book crosses the low-stock threshold (5): three more events in the statement.
+    for lines in ([(books[0].id, 1)], [(book.id, 2) for book in books]):
+        count_queries.statements.clear()
+        assert place(client, alice, *lines).status_code == 201
+        assert count_queries.count == 4, count_queries.statements
+        assert not any("SAVEPOINT" in statement for statement in count_queries.statements)
+    assert scalar("SELECT count(*) FROM webhook_events") == 5  # 2 orders, 3 low stock
+    assert scalar("SELECT count(*) FROM webhook_deliveries") == 5
+    assert [stock_of(book.id) for book in books] == [3, 4, 4]

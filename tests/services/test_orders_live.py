@@ -191,3 +191,27 @@ def test_a_worker_killed_mid_order_leaves_nothing_and_the_key_retries(make):
         blocker.close()
         watcher.close()
         server.stop()
+
+
+def test_two_orders_racing_for_the_last_pending_slot_one_wins(live_server, make):
+    books = [make.book(stock=1000) for _ in range(3)]
+    cap = 5  # ORDER_MAX_PENDING's default, which the server runs with
+    url = live_server.url + "/v1/orders"
+    for _ in range(10):
+        alice = caller(make)
+        for _ in range(cap - 1):
+            response = requests.post(
+                url, json=order_body((books[0].id, 1)), headers=alice.with_key(), timeout=10
+            )
+            assert response.status_code == 201, response.text
+        # Different books: no row lock on a book orders them, only the customer's.
+        racing = [(order_body((book.id, 1)), alice.with_key()) for book in books[1:]]
+
+        responses = _post_all(url, racing)
+
+        assert sorted(r.status_code for r in responses) == [201, 409], [r.text for r in responses]
+        [refused] = [r for r in responses if r.status_code == 409]
+        assert refused.json()["error"]["code"] == "TOO_MANY_PENDING_ORDERS"
+        pending = "SELECT count(*) FROM orders WHERE user_id = :id AND status = 'pending'"
+        assert scalar(pending, id=alice.id) == cap
+    assert sum(stock_of(book.id) for book in books) == 3000 - 10 * cap
