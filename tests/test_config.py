@@ -210,3 +210,28 @@ def test_webhook_settings_and_their_safety_rules():
 def test_bad_webhook_settings_are_refused(env):
     with pytest.raises(ConfigError):
         load_config({"APP_ENV": "development", **env})
+
+
+def test_order_settings():
+    dev = load_config({"APP_ENV": "development"})
+    assert (dev["ORDER_PAYMENT_TTL"], dev["ORDER_MAX_PENDING"]) == (1800, 5)
+    assert dev["ORDER_EXPIRY_INTERVAL"] == 10.0
+    custom = load_config(
+        {"APP_ENV": "development", "ORDER_PAYMENT_TTL": "60", "ORDER_MAX_PENDING": "1"}
+    )
+    assert (custom["ORDER_PAYMENT_TTL"], custom["ORDER_MAX_PENDING"]) == (60, 1)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ORDER_PAYMENT_TTL": "0"}, "ORDER_PAYMENT_TTL must be at least 1, got 0"),
+        ({"ORDER_PAYMENT_TTL": "30m"}, "ORDER_PAYMENT_TTL must be an integer, got '30m'"),
+        ({"ORDER_MAX_PENDING": "0"}, "ORDER_MAX_PENDING must be at least 1, got 0"),
+        ({"ORDER_EXPIRY_INTERVAL": "never"}, "ORDER_EXPIRY_INTERVAL must be a number"),
+    ],
+)
+def test_bad_order_settings_are_refused_in_one_line(env, message):
+    with pytest.raises(ConfigError) as caught:
+        load_config({"APP_ENV": "development", **env})
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)

@@ -1,7 +1,11 @@
-"""The idempotent order flow on the embedded SQLite default, migrated by `flask db upgrade`."""
+"""The idempotent order flow on the embedded SQLite default, migrated by `flask db upgrade`.
+
+Also the pending-order cap and the expiry there, whose SQL differs from PostgreSQL's.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -14,6 +18,7 @@ from sqlalchemy import text
 from bookstore import create_app
 from bookstore.auth import create_access_token
 from bookstore.extensions import db
+from bookstore.services.order_expiry import expire_due
 from tests.conftest import ROOT, SECRET, IsolatedClient
 from tests.factories import Factory
 from tests.ordering import order_body
@@ -107,3 +112,27 @@ def test_concurrent_identical_requests_on_sqlite_make_one_order(sqlite_app):
     assert len({r.get_data() for r in responses}) == 1
     assert _count(sqlite_app, "SELECT count(*) FROM orders") == 1
     assert _count(sqlite_app, f"SELECT stock FROM books WHERE id = {book_id}") == 49
+
+
+def test_pending_cap_and_expiry_on_sqlite(sqlite_app):
+    with sqlite_app.app_context():
+        make = Factory()
+        book_id = make.book(stock=20).id
+        token = create_access_token(make.user().id, "customer")
+    client = sqlite_app.test_client()
+
+    def order(n: int):
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"cap-{n}"}
+        return client.post("/v1/orders", json=order_body((book_id, 2)), headers=headers)
+
+    statuses = [order(n).status_code for n in range(6)]
+    assert statuses == [201] * 5 + [409]
+    assert order(6).get_json()["error"]["code"] == "TOO_MANY_PENDING_ORDERS"
+    assert _count(sqlite_app, f"SELECT stock FROM books WHERE id = {book_id}") == 10
+
+    with sqlite_app.app_context():
+        assert expire_due() == 0
+        assert expire_due(dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)) == 5
+    assert _count(sqlite_app, "SELECT count(*) FROM orders WHERE status = 'expired'") == 5
+    assert _count(sqlite_app, f"SELECT stock FROM books WHERE id = {book_id}") == 20
+    assert order(7).status_code == 201
