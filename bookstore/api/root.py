@@ -11,6 +11,8 @@ from sqlalchemy import text
 
 from bookstore import openapi
 from bookstore.extensions import db
+from bookstore.schemas.common import sometimes
+from bookstore.version import __version__
 from bookstore.web.responses import JSON_TYPE, Response, dumps, resource_response
 
 bp = Blueprint("root", __name__)
@@ -27,15 +29,19 @@ class CheckSchema(Schema):
     status = fields.String(
         required=True, validate=OneOf(["up", "down", "not_configured"]), metadata={"example": "up"}
     )
-    error = fields.String(metadata={"description": "Exception class when down"})
-    latency_ms = fields.Float()
+    error = fields.String(metadata=sometimes("Exception class when down"))
+    latency_ms = fields.Float(metadata=sometimes("Round trip of the probe, when measured"))
 
 
 class HealthSchema(Schema):
     """Health bodies are bare (no ``data`` envelope), as load balancers expect."""
 
     status = fields.String(required=True, validate=OneOf(["ok", "down"]))
-    checks = fields.Dict(keys=fields.String(), values=fields.Nested(CheckSchema))
+    checks = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(CheckSchema),
+        metadata=sometimes("Only on /health/ready"),
+    )
 
 
 @bp.get("/v1")
@@ -46,7 +52,7 @@ def api_root():
     for name in COLLECTIONS:
         if f"/v1/{name}" in current_app.extensions["bookstore_paths"]:
             links[name] = f"/v1/{name}"
-    return resource_response({"name": "Bookstore API", "version": "1", "_links": links})
+    return resource_response({"name": "Bookstore API", "version": __version__, "_links": links})
 
 
 def readiness_checks() -> dict[str, dict[str, object]]:
