@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, send_from_directory
+from flask import Blueprint, current_app, request, send_from_directory
 from marshmallow import Schema, fields
 from marshmallow.validate import OneOf
 from sqlalchemy import text
@@ -42,6 +42,36 @@ class HealthSchema(Schema):
         values=fields.Nested(CheckSchema),
         metadata=sometimes("Only on /health/ready"),
     )
+
+
+def _redirect(location: str, status: int) -> Response:
+    """A redirect without Werkzeug's HTML body: this API answers JSON or nothing."""
+    response = Response(b"", status=status)
+    response.headers["Location"] = location
+    return response
+
+
+@bp.get("/")
+@openapi.hidden
+def home():
+    """Browsers go to the docs (302); ``Accept: application/json`` gets links instead."""
+    wanted = request.accept_mimetypes.best_match(["text/html", JSON_TYPE, "application/json"])
+    if wanted == "text/html":
+        response = _redirect("/docs", 302)
+    else:
+        links = {"api": "/v1", "docs": "/docs", "openapi": "/openapi.json"}
+        response = resource_response(
+            {"name": "Bookstore API", "version": __version__, "_links": links}
+        )
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+@bp.get("/docs/")
+@openapi.hidden
+def docs_slash():
+    """The docs live at /docs; the trailing-slash form is a common guess."""
+    return _redirect("/docs", 301)
 
 
 @bp.get("/v1")

@@ -187,3 +187,19 @@ def test_docs_ui_served_without_external_assets(client):
     assert "/openapi.json" in html and "http" not in html.split("<body>")[1]
     with client.get("/docs/assets/swagger-ui-bundle.js") as asset:
         assert asset.status_code == 200 and b"SwaggerUIBundle" in asset.get_data()
+
+
+def test_root_sends_browsers_to_the_docs_and_gives_programs_links(client):
+    browser = client.get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert browser.status_code == 302 and browser.headers["Location"] == "/docs"
+    assert browser.get_data() == b"" and "Accept" in browser.headers["Vary"]
+    program = client.get("/", headers={"Accept": "application/json"})
+    assert program.status_code == 200
+    assert program.get_json()["data"]["_links"] == {
+        "api": "/v1",
+        "docs": "/docs",
+        "openapi": "/openapi.json",
+    }
+    slash = client.get("/docs/")
+    assert slash.status_code == 301 and slash.headers["Location"] == "/docs"
+    assert client.get(slash.headers["Location"]).status_code == 200
