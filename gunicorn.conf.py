@@ -10,27 +10,55 @@ reused, never reopened.
 """
 
 import gc
-import multiprocessing
 import os
 import sys
 
 # gunicorn reads this file before it applies --chdir: find the app's package from here.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from bookstore.config import ConfigError, exit_on_config_error, load_config  # noqa: E402
+
+# Workers per CPU this process may run on, and at most: each worker holds its own database
+# pool, and a container on a large host would otherwise exceed PostgreSQL's connections.
+WORKERS_PER_CPU = 2
+MAX_DEFAULT_WORKERS = 4
+
+
+def default_workers() -> int:
+    return min(WORKERS_PER_CPU * len(os.sched_getaffinity(0)), MAX_DEFAULT_WORKERS)
+
+
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        exit_on_config_error(ConfigError(f"{name} must be an integer, got {raw!r}"))
+    if value < minimum:
+        exit_on_config_error(ConfigError(f"{name} must be at least {minimum}, got {value}"))
+    return value
+
+
+# Refuse a bad configuration here, in one line, before any worker tries to boot with it.
+try:
+    load_config()
+except ConfigError as exc:
+    exit_on_config_error(exc)
+
 bind = (
     os.environ.get("BIND")
     or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 )
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
+workers = _int("WEB_CONCURRENCY", default_workers(), minimum=1)
 worker_class = (
     os.environ.get("GUNICORN_WORKER_CLASS") or "bookstore.serving.workers.BookstoreWorker"
 )
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
-max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "0"))
+threads = _int("GUNICORN_THREADS", 4, minimum=1)
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+max_requests = _int("GUNICORN_MAX_REQUESTS", 0)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 0)
 # Trust X-Forwarded-* only from these addresses (the load balancer in front).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 limit_request_line = 8190

@@ -2,17 +2,23 @@
 
 Every setting has a safe default. ``APP_ENV=production`` (the default) refuses to start
 with a missing or well-known secret; ``make run`` sets ``APP_ENV=development``.
+
+A ``.env`` file (found from the working directory up, as the flask CLI finds it) fills in
+variables the environment does not set, for every entry point; the real environment wins.
+``FLASK_SKIP_DOTENV=1`` skips it, as it does for the flask CLI.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from dotenv import find_dotenv, load_dotenv
 
 DEV_SECRET = "dev-secret-do-not-use-in-production-0123456789"  # noqa: S105
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +27,25 @@ DEFAULT_SQLITE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'bookstore.db'}"
 
 class ConfigError(RuntimeError):
     """The environment describes a configuration the service refuses to run with."""
+
+
+# The exit status of every entry point (wsgi.py, gunicorn.conf.py) on a configuration error.
+CONFIG_EXIT_STATUS = 2
+
+
+def exit_on_config_error(exc: ConfigError) -> NoReturn:
+    """One line on stderr and status 2: a configuration error is not a crash."""
+    print(f"bookstore: configuration error: {exc}", file=sys.stderr, flush=True)
+    raise SystemExit(CONFIG_EXIT_STATUS)
+
+
+def load_dotenv_file() -> None:
+    """Fill unset variables from ``.env``; variables already in the environment win."""
+    if _bool(dict(os.environ), "FLASK_SKIP_DOTENV", False):
+        return
+    path = find_dotenv(".env", usecwd=True)
+    if path:
+        load_dotenv(path, override=False)
 
 
 def _str(env: dict[str, str], name: str, default: str) -> str:
@@ -80,7 +105,9 @@ def normalise_database_url(url: str) -> str:
 
 
 def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Build the Flask config mapping from ``env`` (``os.environ`` by default)."""
+    """Build the Flask config mapping from ``env`` (``os.environ`` and ``.env`` by default)."""
+    if env is None:
+        load_dotenv_file()
     env = dict(os.environ if env is None else env)
     app_env = _str(env, "APP_ENV", "production").lower()
     if app_env not in {"production", "development", "testing"}:
@@ -151,6 +178,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "PAGINATION_COUNT_LIMIT": _int(env, "PAGINATION_COUNT_LIMIT", 1000),
         "LOG_LEVEL": _str(env, "LOG_LEVEL", "INFO").upper(),
         "PUBLIC_BASE_PATH": "/v1",
+        # Where clients reach the API (the OpenAPI document's server); relative when unset.
+        "PUBLIC_URL": _str(env, "PUBLIC_URL", "").rstrip("/"),
         # How long a stored Idempotency-Key outcome is replayed (the contract says 24 hours).
         "IDEMPOTENCY_TTL_SECONDS": _int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=1),
         **_rate_limits_and_cache(env),

@@ -48,6 +48,8 @@ TEST_ENV = {
     "REDIS_URL": REDIS_URL,
     "BCRYPT_ROUNDS": "4",
     "LOG_LEVEL": "WARNING",
+    # A developer's .env must not leak into the tests (tests/test_config.py reads one).
+    "FLASK_SKIP_DOTENV": "1",
 }
 
 

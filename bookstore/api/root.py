@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, send_from_directory
+from flask import Blueprint, current_app, request, send_from_directory
 from marshmallow import Schema, fields
 from marshmallow.validate import OneOf
 from sqlalchemy import text
 
 from bookstore import openapi
 from bookstore.extensions import db
+from bookstore.schemas.common import sometimes
+from bookstore.version import __version__
 from bookstore.web.responses import JSON_TYPE, Response, dumps, resource_response
 
 bp = Blueprint("root", __name__)
@@ -27,15 +29,49 @@ class CheckSchema(Schema):
     status = fields.String(
         required=True, validate=OneOf(["up", "down", "not_configured"]), metadata={"example": "up"}
     )
-    error = fields.String(metadata={"description": "Exception class when down"})
-    latency_ms = fields.Float()
+    error = fields.String(metadata=sometimes("Exception class when down"))
+    latency_ms = fields.Float(metadata=sometimes("Round trip of the probe, when measured"))
 
 
 class HealthSchema(Schema):
     """Health bodies are bare (no ``data`` envelope), as load balancers expect."""
 
     status = fields.String(required=True, validate=OneOf(["ok", "down"]))
-    checks = fields.Dict(keys=fields.String(), values=fields.Nested(CheckSchema))
+    checks = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(CheckSchema),
+        metadata=sometimes("Only on /health/ready"),
+    )
+
+
+def _redirect(location: str, status: int) -> Response:
+    """A redirect without Werkzeug's HTML body: this API answers JSON or nothing."""
+    response = Response(b"", status=status)
+    response.headers["Location"] = location
+    return response
+
+
+@bp.get("/")
+@openapi.hidden
+def home():
+    """Browsers go to the docs (302); ``Accept: application/json`` gets links instead."""
+    wanted = request.accept_mimetypes.best_match(["text/html", JSON_TYPE, "application/json"])
+    if wanted == "text/html":
+        response = _redirect("/docs", 302)
+    else:
+        links = {"api": "/v1", "docs": "/docs", "openapi": "/openapi.json"}
+        response = resource_response(
+            {"name": "Bookstore API", "version": __version__, "_links": links}
+        )
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+@bp.get("/docs/")
+@openapi.hidden
+def docs_slash():
+    """The docs live at /docs; the trailing-slash form is a common guess."""
+    return _redirect("/docs", 301)
 
 
 @bp.get("/v1")
@@ -46,7 +82,7 @@ def api_root():
     for name in COLLECTIONS:
         if f"/v1/{name}" in current_app.extensions["bookstore_paths"]:
             links[name] = f"/v1/{name}"
-    return resource_response({"name": "Bookstore API", "version": "1", "_links": links})
+    return resource_response({"name": "Bookstore API", "version": __version__, "_links": links})
 
 
 def readiness_checks() -> dict[str, dict[str, object]]:

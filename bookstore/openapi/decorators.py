@@ -46,6 +46,8 @@ ERROR_DESCRIPTIONS = {
 # Any operation can answer these: server limits, rate limits, faults and outages.
 COMMON_ERRORS = frozenset({414, 429, 431, 500, 503})
 # Documented headers that are sent on every response they are documented for.
+# Examples for request headers that the views declaring them leave without one.
+HEADER_EXAMPLES = {"Idempotency-Key": "0b6f2a4e-3c1d-4e8b-9f7a-5d2c8e1b4a90"}
 REQUIRED_HEADERS = frozenset(
     {"X-Request-ID", "ETag", "Cache-Control", "Link", "Location", "WWW-Authenticate", "Retry-After"}
 )
@@ -186,18 +188,26 @@ def errors(*statuses: int) -> Callable[[F], F]:
 
 
 def header(
-    name: str, description: str, *, required: bool = False, pattern: str | None = None
+    name: str,
+    description: str,
+    *,
+    required: bool = False,
+    pattern: str | None = None,
+    example: str | None = None,
 ) -> Callable[[F], F]:
     """Document a request header the view reads (``Idempotency-Key``)."""
+    example = example or HEADER_EXAMPLES.get(name)
 
     def decorator(view: F) -> F:
-        param = {
+        param: dict[str, Any] = {
             "in": "header",
             "name": name,
             "required": required,
             "schema": {"type": "string", **({"pattern": pattern} if pattern else {})},
             "description": description,
         }
+        if example:
+            param["example"] = example
         view_doc(view).setdefault("headers", []).append(param)
         return view
 

@@ -5,6 +5,13 @@ A list view builds an unexecuted ``select()`` and hands it to :func:`paginate`
 in :mod:`.counting`.
 """
 
-from bookstore.pagination.pages import ListSpec, Page, paginate, parse_fields, select_fields
+from bookstore.pagination.pages import (
+    ALWAYS_FIELDS,
+    ListSpec,
+    Page,
+    paginate,
+    parse_fields,
+    select_fields,
+)
 
-__all__ = ["ListSpec", "Page", "paginate", "parse_fields", "select_fields"]
+__all__ = ["ALWAYS_FIELDS", "ListSpec", "Page", "paginate", "parse_fields", "select_fields"]

@@ -29,6 +29,10 @@ from bookstore.web.responses import query_string
 PAGE_PARAMETERS = frozenset({"page", "per_page", "cursor", "sort", "fields", "include"})
 
 
+# Returned whatever ``fields=`` asks for.
+ALWAYS_FIELDS = ("id", "_links")
+
+
 @dataclass(frozen=True)
 class ListSpec:
     """What a collection may be sorted by, and which fields it can return."""
@@ -36,7 +40,7 @@ class ListSpec:
     sortable: Mapping[str, ColumnElement[Any]]
     fields: Sequence[str]
     default_sort: str = "id"
-    always: tuple[str, ...] = ("id", "_links")
+    always: tuple[str, ...] = ALWAYS_FIELDS
 
 
 @dataclass

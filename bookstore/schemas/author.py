@@ -13,7 +13,7 @@ class AuthorSchema(Schema):
     """An author. ``bio`` and ``birth_year`` are optional; ``null`` clears them."""
 
     id = fields.Integer(dump_only=True)
-    name = Text(required=True, min_length=1, max_length=200)
+    name = Text(required=True, min_length=1, max_length=200, metadata={"example": "Frank Herbert"})
     bio = Text(max_length=5000, allow_none=True, load_default=None)
     birth_year = fields.Integer(
         strict=True,

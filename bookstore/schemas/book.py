@@ -11,6 +11,7 @@ from bookstore.schemas.common import (
     ensure_range,
     include_field,
     non_negative_int,
+    sometimes,
 )
 from bookstore.schemas.fields import ISBN, Money, Text, UTCDateTime, not_in_future_year
 from bookstore.schemas.formatting import format_datetime, format_money
@@ -27,18 +28,28 @@ class BookSchema(Schema):
     """A book. ISBN-10 input is normalised to ISBN-13; ``price`` is a decimal string."""
 
     id = fields.Integer(dump_only=True)
-    title = Text(required=True, min_length=1, max_length=300)
+    # The examples make a valid request against the sample data (`flask seed`).
+    title = Text(required=True, min_length=1, max_length=300, metadata={"example": "Dune"})
     isbn = ISBN(required=True)
-    author_id = fields.Integer(required=True, strict=True, validate=validate.Range(1, 2**31 - 1))
-    category = Text(required=True, min_length=1, max_length=50)
-    publication_year = fields.Integer(required=True, strict=True, validate=YEAR)
+    author_id = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(1, 2**31 - 1),
+        metadata={"example": 1},
+    )
+    category = Text(
+        required=True, min_length=1, max_length=50, metadata={"example": "science-fiction"}
+    )
+    publication_year = fields.Integer(
+        required=True, strict=True, validate=YEAR, metadata={"example": 1965}
+    )
     price = Money(required=True)
-    stock = non_negative_int(load_default=0)
+    stock = non_negative_int(load_default=0, metadata={"example": 10})
     description = Text(max_length=5000, allow_none=True, load_default=None)
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
     author = fields.Nested(
-        AuthorSchema, dump_only=True, metadata={"description": "Only with `include=author`"}
+        AuthorSchema, dump_only=True, metadata=sometimes("Only with `include=author`")
     )
     _links = fields.Nested(BookLinks, dump_only=True, data_key="_links")
 

@@ -9,9 +9,18 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from bookstore.exceptions import Msg, fail
 from bookstore.schemas.fields import Text
 
+FIELDS_DESCRIPTION = "Comma-separated fields to return; `id` and `_links` always are"
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000
+
+
+# Field metadata: the field is absent from some responses (the document leaves it optional).
+SOMETIMES = "sometimes_absent"
+
+
+def sometimes(description: str) -> dict[str, Any]:
+    return {"description": description, SOMETIMES: True}
 
 
 class ResourceLinks(Schema):
@@ -21,7 +30,7 @@ class ResourceLinks(Schema):
 class FieldsQuery(Schema):
     """Query parameters of a single-resource ``GET``: sparse fields."""
 
-    fields = Text(max_length=500, metadata={"description": "Comma-separated fields to return"})
+    fields = Text(max_length=500, metadata={"description": FIELDS_DESCRIPTION})
 
 
 def include_field(*allowed: str) -> fields.String:
@@ -56,7 +65,7 @@ class ListQuery(Schema):
         max_length=2000, metadata={"description": "Opaque keyset cursor from `next_cursor`"}
     )
     sort = Text(max_length=200, metadata={"description": "Comma-separated fields, `-` for desc"})
-    fields = Text(max_length=500, metadata={"description": "Comma-separated fields to return"})
+    fields = Text(max_length=500, metadata={"description": FIELDS_DESCRIPTION})
 
     @validates_schema
     def _page_or_cursor(self, data: dict[str, Any], **kwargs: Any) -> None:

@@ -15,16 +15,23 @@ class MagazineSchema(Schema):
     """One issue of a magazine. The ISSN names the serial; (issn, issue_number) is unique."""
 
     id = fields.Integer(dump_only=True)
-    title = Text(required=True, min_length=1, max_length=300)
+    title = Text(required=True, min_length=1, max_length=300, metadata={"example": "Analog"})
     issn = ISSN(required=True)
-    publisher = Text(required=True, min_length=1, max_length=200)
-    issue_number = fields.Integer(required=True, strict=True, validate=ISSUE_NUMBER)
+    publisher = Text(
+        required=True, min_length=1, max_length=200, metadata={"example": "Dell Magazines"}
+    )
+    issue_number = fields.Integer(
+        required=True, strict=True, validate=ISSUE_NUMBER, metadata={"example": 1}
+    )
     publication_date = fields.Date(
         required=True,
         validate=not_in_future_date,
-        metadata={"description": "Date of the issue, YYYY-MM-DD, not in the future (UTC)"},
+        metadata={
+            "description": "Date of the issue, YYYY-MM-DD, not in the future (UTC)",
+            "example": "2024-01-15",
+        },
     )
-    category = Text(required=True, min_length=1, max_length=50)
+    category = Text(required=True, min_length=1, max_length=50, metadata={"example": "science"})
     price = Money(required=True)
     stock = non_negative_int(load_default=0)
     created_at = UTCDateTime(dump_only=True)

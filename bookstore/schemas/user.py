@@ -45,6 +45,7 @@ class Password(fields.String):
         metadata.setdefault("format", "password")
         if policy:
             metadata.setdefault("minLength", MIN_LENGTH)
+            metadata.setdefault("example", "plum-lantern-river-42")
             metadata.setdefault(
                 "description",
                 f"At least {MIN_LENGTH} characters and at most {MAX_BYTES} bytes in UTF-8; "

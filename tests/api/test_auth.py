@@ -392,7 +392,8 @@ def test_logout_without_redis_revokes_in_the_database(make_app):
 
 def test_openapi_declares_the_bearer_scheme_per_endpoint(client):
     spec = client.get("/openapi.json").get_json()
-    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+    scheme = spec["components"]["securitySchemes"]["bearerAuth"]
+    assert {k: scheme[k] for k in ("type", "scheme", "bearerFormat")} == {
         "type": "http",
         "scheme": "bearer",
         "bearerFormat": "JWT",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from decimal import Decimal
 from pathlib import Path
@@ -75,6 +76,10 @@ def _seed_catalog(make) -> dict[int, int]:
     return stock
 
 
+def _folders() -> list[str]:
+    return [item["name"] for item in json.loads(COLLECTION.read_text())["item"]]
+
+
 def test_collection_is_v2_1_and_every_request_asserts():
     collection = json.loads(COLLECTION.read_text())
     environment = json.loads(ENVIRONMENT.read_text())
@@ -88,6 +93,25 @@ def test_collection_is_v2_1_and_every_request_asserts():
     every = _script(collection, "test")
     for header in ("X-Request-ID", "Content-Type"):
         assert f"pm.response.headers.get('{header}')" in every
+
+
+def test_bearer_auth_is_the_collections_and_every_request_has_an_example():
+    collection = json.loads(COLLECTION.read_text())
+    assert collection["auth"]["type"] == "bearer"
+    assert collection["auth"]["bearer"][0]["value"] == "{{accessToken}}"
+    before = _script(collection, "prerequest")
+    assert "/v1/auth/login" in before and "/v1/auth/refresh" in before
+    for item in _requests(collection["item"]):
+        # Either inherited (no auth of its own) or deliberately anonymous.
+        assert item["request"].get("auth", {"type": "noauth"})["type"] == "noauth", item["name"]
+        statuses = [int(s) for s in re.findall(r"to\.have\.status\((\d+)\)", _script(item, "test"))]
+        examples = item.get("response", [])
+        assert examples, item["name"]
+        assert {example["code"] for example in examples} <= set(statuses), item["name"]
+        for example in examples:
+            assert example["originalRequest"]["method"] == item["request"]["method"]
+            if example["code"] not in (204, 304):
+                json.loads(example["body"])
 
 
 @pytest.mark.e2e
@@ -116,6 +140,24 @@ def test_collection_passes_against_a_live_server(live_server, make, tmp_path):
     email, status, quantity, book_id, stock = rows[0]
     assert email.startswith("postman-") and status == "paid" and quantity == 1
     assert stock == stock_before[book_id] - 1
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("folder", _folders())
+def test_every_folder_runs_alone(live_server, make, tmp_path, folder):
+    _seed_catalog(make)
+    report = tmp_path / "newman.json"
+
+    result = _newman(live_server.url, report, "--folder", folder)
+
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    run = json.loads(report.read_text())["run"]
+    assert run["failures"] == [] and run["stats"]["requests"]["failed"] == 0
+    folder_item = next(i for i in json.loads(COLLECTION.read_text())["item"] if i["name"] == folder)
+    # Executions are the folder's requests; the pre-request script's log-ins come on top.
+    assert len(run["executions"]) >= len(_requests(folder_item["item"]))
+    names = {execution["item"]["name"] for execution in run["executions"]}
+    assert names == {item["name"] for item in _requests(folder_item["item"])}
 
 
 @pytest.mark.e2e

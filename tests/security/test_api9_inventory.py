@@ -17,7 +17,13 @@ from bookstore import create_app
 from tests.security.conftest import operations
 from tests.sessions import assert_error
 
-HIDDEN = {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/assets/{filename}")}
+HIDDEN = {
+    ("GET", "/"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/"),
+    ("GET", "/docs/assets/{filename}"),
+}
 
 
 def as_openapi(rule: str) -> str:
@@ -34,7 +40,7 @@ def test_served_and_documented_are_the_same_set(app, client):
 
 def test_one_version_and_no_consoles(app, client):
     rules = [rule.rule for rule in app.url_map.iter_rules()]
-    allowed = re.compile(r"^(/v1(/|$)|/health/(live|ready)$|/openapi\.json$|/docs(/|$))")
+    allowed = re.compile(r"^(/$|/v1(/|$)|/health/(live|ready)$|/openapi\.json$|/docs(/|$))")
     assert [rule for rule in rules if not allowed.match(rule)] == []
     assert not [r for r in rules if re.search(r"debug|console|admin|test|internal|metrics", r)]
     for path in ("/console", "/debug", "/_debug_toolbar", "/admin", "/v0/books", "/v2/books",
