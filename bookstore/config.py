@@ -151,6 +151,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "PAGINATION_COUNT_LIMIT": _int(env, "PAGINATION_COUNT_LIMIT", 1000),
         "LOG_LEVEL": _str(env, "LOG_LEVEL", "INFO").upper(),
         "PUBLIC_BASE_PATH": "/v1",
+        # GET /metrics (Prometheus) on each instance; the proxy never serves it.
+        "METRICS_ENABLED": _bool(env, "METRICS_ENABLED", True),
         # How long a stored Idempotency-Key outcome is replayed (the contract says 24 hours).
         "IDEMPOTENCY_TTL_SECONDS": _int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=1),
         **_rate_limits_and_cache(env),

@@ -1,0 +1,193 @@
+"""Prometheus metrics: the request hooks that count, and the collectors read at scrape time.
+
+Under gunicorn each worker is a process: with ``PROMETHEUS_MULTIPROC_DIR`` set (by
+gunicorn.conf.py) prometheus_client keeps every worker's values in files there and a
+scrape, whichever worker answers it, adds them up. Without it (``flask run``, the tests'
+app) the values live in this process. What the database knows (webhook outbox, pending
+orders) is counted by the scrape itself, so every worker reports the same figures.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Flask, current_app
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from bookstore.extensions import db
+from bookstore.models import Order, WebhookDelivery
+from bookstore.redis import client as redis_client_module
+from bookstore.web.requests import current_request
+
+log = logging.getLogger("bookstore.metrics")
+# No `_created` series: they double the output and no dashboard here reads them.
+disable_created_metrics()
+
+_STARTED = "bookstore.metrics.started"
+# Read once, as prometheus_client itself does when first imported: the mode of the values.
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+UNMATCHED = "<unmatched>"  # no route: one label for every unknown path, not one per path
+
+REQUESTS = Counter(
+    "bookstore_http_requests",
+    "HTTP requests answered, by route template, method and status",
+    ["route", "method", "status"],
+)
+LATENCY = Histogram(
+    "bookstore_http_request_duration_seconds",
+    "Time from the first request hook to the response, by route template and method",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+RATE_LIMITED = Counter(
+    "bookstore_rate_limited_requests",
+    "Requests refused with 429 by the rate limiter, by route template",
+    ["route"],
+)
+DB_POOL_IN_USE = Gauge(
+    "bookstore_db_pool_connections_in_use",
+    "Database connections checked out of the pools (sampled at each response)",
+    multiprocess_mode="livesum",
+)
+REDIS_BREAKER_OPEN = Gauge(
+    "bookstore_redis_breaker_open",
+    "1 while any worker treats Redis as down (local limits, no shared cache), else 0",
+    multiprocess_mode="livemax",
+)
+
+
+def redis_breaker_open(app: Flask) -> float | None:
+    """1.0 if this process's Redis breaker is open, 0.0 if closed, None without Redis.
+
+    Read through the breaker's public surface only (``get_link(app).up``), and tolerant
+    of its absence: the breaker module may change shape without breaking the metrics.
+    """
+    get_link = getattr(redis_client_module, "get_link", None)
+    if get_link is None:
+        return None
+    try:
+        link = get_link(app)
+    except Exception:  # noqa: BLE001 - a metric must never fail a request
+        return None
+    up = getattr(link, "up", None) if link is not None else None
+    return None if not isinstance(up, bool) else (0.0 if up else 1.0)
+
+
+def pool_in_use() -> int | None:
+    checkedout = getattr(db.engine.pool, "checkedout", None)
+    return checkedout() if callable(checkedout) else None
+
+
+def _route() -> str:
+    rule = current_request().url_rule
+    return rule.rule if rule is not None else UNMATCHED
+
+
+def _start() -> None:
+    current_request().environ[_STARTED] = time.perf_counter()
+
+
+def _observe(response: Any) -> Any:
+    req = current_request()
+    started = req.environ.get(_STARTED)
+    route = _route()
+    status = response.status_code
+    REQUESTS.labels(route, req.method, str(status)).inc()
+    if started is not None:
+        LATENCY.labels(route, req.method).observe(time.perf_counter() - started)
+    if status == 429:
+        RATE_LIMITED.labels(route).inc()
+    _sample_process_state(current_app)
+    return response
+
+
+def _sample_process_state(app: Flask) -> None:
+    in_use = pool_in_use()
+    if in_use is not None:
+        DB_POOL_IN_USE.set(in_use)
+    breaker = redis_breaker_open(app)
+    if breaker is not None:
+        REDIS_BREAKER_OPEN.set(breaker)
+
+
+class DatabaseCollector(Collector):
+    """Counts the database holds, queried when scraped: the same from every worker."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily(
+            "bookstore_metrics_database_up", "1 if the scrape could count rows, else 0"
+        )
+        try:
+            deliveries = dict(
+                db.session.execute(
+                    select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)
+                ).all()
+            )
+            pending_orders = db.session.execute(
+                select(func.count()).select_from(Order).where(Order.status == "pending")
+            ).scalar_one()
+        except Exception as exc:  # noqa: BLE001 - the scrape still reports the process metrics
+            db.session.rollback()
+            log.warning("metrics: cannot count rows (%s)", exc.__class__.__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        finally:
+            db.session.commit()  # ends the read transaction: nothing held between scrapes
+        up.add_metric([], 1)
+        yield up
+        by_status = GaugeMetricFamily(
+            "bookstore_webhook_deliveries",
+            "Webhook deliveries by status (delivered and failed are the outcomes so far)",
+            labels=["status"],
+        )
+        for status in ("pending", "delivering", "delivered", "failed"):
+            by_status.add_metric([status], deliveries.get(status, 0))
+        yield by_status
+        yield GaugeMetricFamily(
+            "bookstore_webhook_outbox_depth",
+            "Webhook deliveries not yet delivered or given up (pending or delivering)",
+            value=deliveries.get("pending", 0) + deliveries.get("delivering", 0),
+        )
+        yield GaugeMetricFamily(
+            "bookstore_orders_pending", "Orders placed and not yet paid", value=pending_orders
+        )
+
+
+def exposition(app: Flask) -> bytes:
+    """The text format: every worker's metrics (or this process's), then the row counts."""
+    _sample_process_state(app)  # this worker's latest state, even with no request since
+    scrape = CollectorRegistry(auto_describe=False)
+    scrape.register(DatabaseCollector(app))
+    if MULTIPROCESS:
+        multiprocess.MultiProcessCollector(scrape)
+        return generate_latest(scrape)
+    return generate_latest(REGISTRY) + generate_latest(scrape)
+
+
+def init_app(app: Flask) -> None:
+    """Count every request: first before-request hook, and a response hook."""
+    if not app.config["METRICS_ENABLED"]:
+        return
+    # First, so the clock starts before the rate limiter or the cache can answer.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start)
+    app.after_request(_observe)
