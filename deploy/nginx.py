@@ -28,7 +28,7 @@ DEFAULT_GUNICORN_KEEPALIVE = 5
 # Passive health checks: this many failures within the window take an instance out of
 # rotation for the window.
 MAX_FAILS = 2
-FAIL_TIMEOUT = "10s"
+FAIL_TIMEOUT = "5s"
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -41,12 +41,14 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
 
 
-def upstream_servers(addresses: Sequence[str]) -> str:
-    """One ``server`` line per instance, with the passive health check."""
-    if not addresses:
-        raise ValueError("at least one upstream address is needed")
+def upstream_servers(addresses: Sequence[str], down: Sequence[str] = ()) -> str:
+    """One ``server`` line per instance, with the passive health check; ``down`` ones are
+    kept in the list but sent nothing (an instance being restarted)."""
+    if not set(addresses) - set(down):
+        raise ValueError("at least one upstream must be up")
     return "\n        ".join(
-        f"server {address} max_fails={MAX_FAILS} fail_timeout={FAIL_TIMEOUT};"
+        f"server {address} max_fails={MAX_FAILS} fail_timeout={FAIL_TIMEOUT}"
+        + (" down;" if address in down else ";")
         for address in addresses
     )
 
@@ -54,6 +56,7 @@ def upstream_servers(addresses: Sequence[str]) -> str:
 def settings(
     upstreams: Sequence[str],
     *,
+    down: Sequence[str] = (),
     runtime_dir: Path,
     log_dir: Path,
     cert: Path,
@@ -75,7 +78,7 @@ def settings(
         "NGINX_REDIRECT_PORT": "" if https_port == "443" else f":{https_port}",
         "NGINX_TLS_CERT": str(cert),
         "NGINX_TLS_KEY": str(key),
-        "NGINX_UPSTREAM_SERVERS": upstream_servers(upstreams),
+        "NGINX_UPSTREAM_SERVERS": upstream_servers(upstreams, down),
         "NGINX_RESOLVER": "",
         "NGINX_CLIENT_MAX_BODY_SIZE": str(
             _int(env, "MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH)

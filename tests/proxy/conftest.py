@@ -8,18 +8,14 @@ instance) with TRUSTED_PROXIES=1. Under CI=true a missing nginx fails these test
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +23,8 @@ from typing import Any
 import pytest
 import requests
 
-from deploy import nginx as nginx_conf
-from tests.conftest import ROOT, TEST_ENV, free_port
+from deploy.processes import Instance, Nginx
+from tests.conftest import TEST_ENV, free_port
 from tests.faults.load import wait_until
 
 INSTANCE_ENV = {
@@ -55,153 +51,45 @@ def nginx_binary() -> str:
     return found
 
 
-class Instance:
-    """One gunicorn instance on a fixed port, in its own process group."""
+class ClusterInstance(Instance):
+    """An instance of deploy.processes on a spare port, with the test settings."""
 
-    def __init__(self, name: str, port: int, env: dict[str, str]) -> None:
+    def __init__(self, name: str, port: int, workdir: Path) -> None:
+        env = {**os.environ, **TEST_ENV, **INSTANCE_ENV}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        super().__init__(port, env, workdir / f"{name}.log", workdir / f"{name}.pid")
         self.name = name
-        self.port = port
-        self.address = f"127.0.0.1:{port}"
-        self.url = f"http://{self.address}"
-        self.log = ROOT / "instance" / f"proxy-{name}-{port}.log"
-        self.env = {**os.environ, **TEST_ENV, **INSTANCE_ENV, **env, "PORT": str(port)}
-        self.env["BIND"] = self.address
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 30) -> Instance:
-        self.log.parent.mkdir(exist_ok=True)
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: {self.log.read_text()[-2000:]}")
-            try:
-                if requests.get(self.url + "/health/live", timeout=1).status_code == 200:
-                    return self
-            except (requests.ConnectionError, requests.Timeout):
-                time.sleep(0.1)
-        self.kill()
-        raise RuntimeError(f"{self.name} did not become ready")
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL to the arbiter and its workers at once: the instance crashes."""
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):  # already gone
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self, timeout: float = 30) -> int:
-        """SIGTERM: gunicorn's graceful stop; returns its exit status."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise
-
-    def pids(self) -> set[int]:
-        """The arbiter and its workers."""
-        assert self.proc is not None
-        out = subprocess.run(
-            ["pgrep", "-g", str(self.proc.pid)], capture_output=True, text=True, check=False
-        )
-        return {int(pid) for pid in out.stdout.split()}
 
     def log_lines(self) -> list[dict[str, Any]]:
-        lines = []
-        for line in self.log.read_text().splitlines():
-            if line.startswith("{"):
-                lines.append(json.loads(line))
-        return lines
+        lines = self.log.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
 
 
-class Proxy:
-    """nginx with the rendered template, on spare ports, in the foreground."""
+class Proxy(Nginx):
+    """deploy.processes' nginx on spare ports, in a temporary folder."""
 
     def __init__(self, binary: str, workdir: Path, upstreams: list[str]) -> None:
-        self.binary = binary
-        self.workdir = workdir
-        self.cert, self.key = nginx_conf.self_signed(workdir / "tls")
-        self.upstreams = upstreams
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(binary, workdir / "nginx", upstreams, "", "")
         self.http_port = self.https_port = 0
 
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.https_port}"
-
-    @property
-    def access_log(self) -> Path:
-        return self.workdir / "logs" / "access.log"
-
-    def start(self) -> Proxy:
+    def start(self, timeout: float = 20) -> subprocess.Popen[bytes]:
         for _ in range(3):  # a spare port can be taken meanwhile: try others
             self.http_port, self.https_port = free_port(), free_port()
-            values = nginx_conf.settings(
-                self.upstreams,
-                runtime_dir=self.workdir / "run",
-                log_dir=self.workdir / "logs",
-                cert=self.cert,
-                key=self.key,
-                http_listen=f"127.0.0.1:{self.http_port}",
-                https_listen=f"127.0.0.1:{self.https_port}",
-            )
-            conf = nginx_conf.write_config(self.workdir, values)
-            error_log = self.workdir / "logs" / "error.log"
-            self.proc = subprocess.Popen(
-                [self.binary, "-c", str(conf), "-e", str(error_log), "-g", "daemon off;"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            self.http_listen = f"127.0.0.1:{self.http_port}"
+            self.https_listen = f"127.0.0.1:{self.https_port}"
             try:
-                wait_until(lambda: self._answers() or self.proc.poll() is not None, timeout=15)
-            except AssertionError:
-                self.stop()
-                raise
-            if self.proc.poll() is None:
-                return self
-        raise RuntimeError(f"nginx did not start: {error_log.read_text()[-2000:]}")
-
-    def _answers(self) -> bool:
-        try:
-            requests.get(self.url + "/health/live", verify=str(self.cert), timeout=2)
-        except requests.RequestException:
-            return False
-        return True
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)  # graceful shutdown
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                return super().start(timeout)
+            except SystemExit as exc:
+                failure = exc
+        raise RuntimeError(f"nginx did not start: {failure}")
 
     def log_lines(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.access_log.read_text().splitlines()]
 
-    def tls_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.cert))
-
     def session(self) -> requests.Session:
-        session = requests.Session()
-        session.verify = str(self.cert)
-        return session
+        """Pass ``verify=str(proxy.cert)`` on each call: REQUESTS_CA_BUNDLE would win
+        over a session's own ``verify``."""
+        return requests.Session()
 
 
 @dataclass
@@ -219,10 +107,38 @@ class Cluster:
         self.proxy = proxy
         self.instances = instances
 
+    def app_log_line(self, request_id: str) -> dict[str, Any]:
+        """The one access-log line of the instance that served ``request_id``."""
+        return self._one(request_id, lambda: [
+            line
+            for instance in self.instances
+            for line in instance.log_lines()
+            if line.get("message") == "request"
+        ])  # fmt: skip
+
+    def proxy_log_line(self, request_id: str) -> dict[str, Any]:
+        return self._one(request_id, self.proxy.log_lines)
+
+    @staticmethod
+    def _one(request_id: str, read: Callable[[], list[dict[str, Any]]]) -> dict[str, Any]:
+        # Both servers log a request once its response is sent: it may come a moment later.
+        found: list[dict[str, Any]] = []
+
+        def logged() -> bool:
+            found[:] = [line for line in read() if line.get("request_id") == request_id]
+            return bool(found)
+
+        wait_until(logged, timeout=10)
+        assert len(found) == 1, found
+        return found[0]
+
     def ensure_running(self) -> None:
-        for instance in self.instances:
-            if not instance.running:
-                instance.start()
+        """Both instances up, and nginx's passive health state reset (a reload)."""
+        restarted = [i for i in self.instances if not i.running]
+        for instance in restarted:
+            instance.start()
+        if restarted:
+            self.proxy.reload()
 
     def call(
         self,
@@ -254,8 +170,9 @@ class Cluster:
 @pytest.fixture(scope="session")
 def proxy_cluster(app, tmp_path_factory) -> Iterator[Cluster]:
     binary = nginx_binary()
-    instances = [Instance(name, free_port(), {}) for name in ("a", "b")]
-    proxy = Proxy(binary, tmp_path_factory.mktemp("nginx"), [i.address for i in instances])
+    workdir = tmp_path_factory.mktemp("cluster")
+    instances = [ClusterInstance(name, free_port(), workdir) for name in ("a", "b")]
+    proxy = Proxy(binary, workdir, [i.address for i in instances])
     try:
         for instance in instances:
             instance.start()

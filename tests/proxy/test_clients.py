@@ -15,25 +15,15 @@ def _login(cluster: Cluster, source: str, n: int, headers: dict[str, str] | None
     return cluster.call("POST", "/v1/auth/login", source=source, body=body, headers=headers)
 
 
-def _app_line(cluster: Cluster, request_id: str) -> dict:
-    (line,) = [
-        line
-        for instance in cluster.instances
-        for line in instance.log_lines()
-        if line.get("message") == "request" and line.get("request_id") == request_id
-    ]
-    return line
-
-
 def test_the_app_logs_the_callers_address_not_the_proxys_or_a_forged_one(cluster: Cluster):
     plain = cluster.call("GET", "/v1", source="127.0.0.21")
     forged = cluster.call(
         "GET", "/v1", source="127.0.0.22", headers={"X-Forwarded-For": "203.0.113.9"}
     )
-    assert _app_line(cluster, plain.headers["X-Request-ID"])["remote_addr"] == "127.0.0.21"
-    assert _app_line(cluster, forged.headers["X-Request-ID"])["remote_addr"] == "127.0.0.22"
-    logged = {line["request_id"]: line for line in cluster.proxy.log_lines()}
-    assert logged[forged.headers["X-Request-ID"]]["remote_addr"] == "127.0.0.22"
+    plain_id, forged_id = plain.headers["X-Request-ID"], forged.headers["X-Request-ID"]
+    assert cluster.app_log_line(plain_id)["remote_addr"] == "127.0.0.21"
+    assert cluster.app_log_line(forged_id)["remote_addr"] == "127.0.0.22"
+    assert cluster.proxy_log_line(forged_id)["remote_addr"] == "127.0.0.22"
 
 
 def test_the_login_limit_is_one_count_across_both_instances(cluster: Cluster):
@@ -44,10 +34,8 @@ def test_the_login_limit_is_one_count_across_both_instances(cluster: Cluster):
     assert replies[10].json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
     assert int(replies[10].headers["Retry-After"]) >= 1
     # The ten counted attempts were spread over both instances, not kept on one.
-    ids = {r.headers["X-Request-ID"] for r in replies[:10]}
-    upstreams = {
-        line["upstream"] for line in cluster.proxy.log_lines() if line["request_id"] in ids
-    }
+    ids = [r.headers["X-Request-ID"] for r in replies[:10]]
+    upstreams = {cluster.proxy_log_line(rid)["upstream"] for rid in ids}
     assert upstreams == {instance.address for instance in cluster.instances}
 
 
