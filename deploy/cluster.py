@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +21,16 @@ import sys
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from deploy.processes import ROOT, Instance, Nginx, answers, owned, rolling_restart, wait_until
+from deploy.processes import (
+    ROOT,
+    Instance,
+    Nginx,
+    answers,
+    find_nginx,
+    owned,
+    rolling_restart,
+    wait_until,
+)
 
 STATE = ROOT / "instance" / "cluster"
 INSTANCE_PORTS = (8001, 8002)
@@ -55,9 +63,7 @@ def environment() -> dict[str, str]:
 
 
 def nginx_binary() -> str:
-    found = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
-    )
+    found = find_nginx()
     if found is None:
         raise SystemExit(f"make cluster: {INSTALL_HINT}")
     return found

@@ -6,6 +6,7 @@ Used by deploy.cluster (make cluster) and by the proxy tests, so both run the sa
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import ssl
 import subprocess
@@ -27,6 +28,13 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise SystemExit(f"cluster: {what} did not happen within {timeout:.0f}s")
         time.sleep(0.2)
+
+
+def find_nginx() -> str | None:
+    """nginx on PATH, or where distributions put it outside a user's PATH."""
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
 
 
 def answers(url: str, context: ssl.SSLContext | None = None, status: int = 200) -> bool:

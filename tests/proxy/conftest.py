@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -23,7 +22,7 @@ from typing import Any
 import pytest
 import requests
 
-from deploy.processes import Instance, Nginx
+from deploy.processes import Instance, Nginx, find_nginx
 from tests.conftest import TEST_ENV, free_port
 from tests.faults.load import wait_until
 
@@ -40,9 +39,7 @@ INSTANCE_ENV = {
 
 
 def nginx_binary() -> str:
-    found = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
-    )
+    found = find_nginx()
     if found is None:
         message = "nginx is not installed (apt-get install nginx-light)"
         if os.environ.get("CI", "").lower() == "true":
