@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
@@ -43,6 +43,8 @@ _STARTED = "bookstore.metrics.started"
 # Read once, as prometheus_client itself does when first imported: the mode of the values.
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 UNMATCHED = "<unmatched>"  # no route: one label for every unknown path, not one per path
+# Any other method a client invents is counted as one label, not one each.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUESTS = Counter(
     "bookstore_http_requests",
@@ -72,58 +74,89 @@ REDIS_BREAKER_OPEN = Gauge(
 )
 
 
-def redis_breaker_open(app: Flask) -> float | None:
-    """1.0 if this process's Redis breaker is open, 0.0 if closed, None without Redis.
+def redis_link(app: Flask) -> Any:
+    """The app's Redis breaker, or None, through its public getter only (``get_link``).
 
-    Read through the breaker's public surface only (``get_link(app).up``), and tolerant
-    of its absence: the breaker module may change shape without breaking the metrics.
+    Tolerant: if the breaker module changes shape, the metric goes missing, no more.
     """
     get_link = getattr(redis_client_module, "get_link", None)
     if get_link is None:
         return None
     try:
-        link = get_link(app)
-    except Exception:  # noqa: BLE001 - a metric must never fail a request
+        return get_link(app)
+    except Exception:  # noqa: BLE001 - a metric must never fail the app
         return None
+
+
+def breaker_open(link: Any) -> float | None:
+    """1.0 if the breaker is open (Redis treated as down), 0.0 if closed, None if unknown."""
     up = getattr(link, "up", None) if link is not None else None
     return None if not isinstance(up, bool) else (0.0 if up else 1.0)
 
 
-def pool_in_use() -> int | None:
-    checkedout = getattr(db.engine.pool, "checkedout", None)
+def pool_in_use(engine: Any = None) -> int | None:
+    """Connections checked out of the engine's pool (SQLAlchemy's ``Pool.checkedout()``)."""
+    checkedout = getattr((engine or db.engine).pool, "checkedout", None)
     return checkedout() if callable(checkedout) else None
 
 
-def _route() -> str:
-    rule = current_request().url_rule
-    return rule.rule if rule is not None else UNMATCHED
+# Counts forks (os.getpid() is a system call; this is a list read).
+_forks = [0]
+os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
 
 
-def _start() -> None:
-    current_request().environ[_STARTED] = time.perf_counter()
+class Observer:
+    """The request hooks of one app, with what they read looked up once."""
 
+    def __init__(self, app: Flask) -> None:
+        with app.app_context():
+            self.engine = (
+                db.engine
+            )  # the pool behind it may be replaced (dispose): read it each time
+        self.link = redis_link(app)
+        # Label children by their values: looking one up costs more than counting.
+        self._requests: dict[tuple[str, str, int], Any] = {}
+        self._latency: dict[tuple[str, str], Any] = {}
+        self._last: dict[str, tuple[int, float]] = {}
 
-def _observe(response: Any) -> Any:
-    req = current_request()
-    started = req.environ.get(_STARTED)
-    route = _route()
-    status = response.status_code
-    REQUESTS.labels(route, req.method, str(status)).inc()
-    if started is not None:
-        LATENCY.labels(route, req.method).observe(time.perf_counter() - started)
-    if status == 429:
-        RATE_LIMITED.labels(route).inc()
-    _sample_process_state(current_app)
-    return response
+    def start(self) -> None:
+        current_request().environ[_STARTED] = time.perf_counter()
 
+    def observe(self, response: Any) -> Any:
+        req = current_request()
+        started = req.environ.get(_STARTED)
+        rule = req.url_rule
+        route = rule.rule if rule is not None else UNMATCHED
+        method = req.method if req.method in METHODS else "OTHER"
+        status = response.status_code
+        counter = self._requests.get((route, method, status))
+        if counter is None:
+            counter = self._requests[(route, method, status)] = REQUESTS.labels(
+                route, method, str(status)
+            )
+        counter.inc()
+        if started is not None:
+            histogram = self._latency.get((route, method))
+            if histogram is None:
+                histogram = self._latency[(route, method)] = LATENCY.labels(route, method)
+            histogram.observe(time.perf_counter() - started)
+        if status == 429:
+            RATE_LIMITED.labels(route).inc()
+        self.sample()
+        return response
 
-def _sample_process_state(app: Flask) -> None:
-    in_use = pool_in_use()
-    if in_use is not None:
-        DB_POOL_IN_USE.set(in_use)
-    breaker = redis_breaker_open(app)
-    if breaker is not None:
-        REDIS_BREAKER_OPEN.set(breaker)
+    def sample(self) -> None:
+        """This process's pool and breaker state, written only when it changed."""
+        self._set(DB_POOL_IN_USE, "pool", pool_in_use(self.engine))
+        self._set(REDIS_BREAKER_OPEN, "breaker", breaker_open(self.link))
+
+    def _set(self, gauge: Gauge, name: str, value: float | None) -> None:
+        if value is None:
+            return
+        generation = _forks[0]  # a forked worker writes its own value, even an unchanged one
+        if self._last.get(name) != (generation, value):
+            gauge.set(value)
+            self._last[name] = (generation, value)
 
 
 class DatabaseCollector(Collector):
@@ -175,7 +208,9 @@ class DatabaseCollector(Collector):
 
 def exposition(app: Flask) -> bytes:
     """The text format: every worker's metrics (or this process's), then the row counts."""
-    _sample_process_state(app)  # this worker's latest state, even with no request since
+    observer = app.extensions.get("bookstore_metrics")
+    if observer is not None:
+        observer.sample()  # this worker's latest state, even with no request since
     scrape = CollectorRegistry(auto_describe=False)
     scrape.register(DatabaseCollector(app))
     if MULTIPROCESS:
@@ -188,6 +223,7 @@ def init_app(app: Flask) -> None:
     """Count every request: first before-request hook, and a response hook."""
     if not app.config["METRICS_ENABLED"]:
         return
+    observer = app.extensions["bookstore_metrics"] = Observer(app)
     # First, so the clock starts before the rate limiter or the cache can answer.
-    app.before_request_funcs.setdefault(None, []).insert(0, _start)
-    app.after_request(_observe)
+    app.before_request_funcs.setdefault(None, []).insert(0, observer.start)
+    app.after_request(observer.observe)

@@ -46,6 +46,7 @@ def test_requests_are_counted_by_route_template_method_and_status(client, make):
         assert client.get(f"/v1/books/{book.id}").status_code == 200
     assert client.get("/v1/books/999999").status_code == 404
     assert client.get("/no/such/path").status_code == 404
+    assert client.open(f"/v1/books/{book.id}", method="BREW").status_code == 405
     after = scrape(client)
     route = "/v1/books/<int:book_id>"
 
@@ -56,6 +57,7 @@ def test_requests_are_counted_by_route_template_method_and_status(client, make):
     assert moved(total, route=route, method="GET", status="200") == 3
     assert moved(total, route=route, method="GET", status="404") == 1
     assert moved(total, route=metrics.UNMATCHED, method="GET", status="404") == 1
+    assert moved(total, route=metrics.UNMATCHED, method="OTHER", status="405") == 1
     latency = "bookstore_http_request_duration_seconds_count"
     assert moved(latency, route=route, method="GET") == 4
     assert moved("bookstore_http_request_duration_seconds_sum", route=route, method="GET") > 0
