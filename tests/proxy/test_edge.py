@@ -116,6 +116,17 @@ def test_a_body_over_the_apps_limit_is_refused_by_nginx_with_the_envelope(cluste
     assert cluster.proxy_log_line(reply.headers["X-Request-ID"])["upstream"] == ""
 
 
+def test_large_bodies_and_answers_pass_whole_in_both_directions(cluster: Cluster):
+    # Over nginx's memory buffers: nothing may depend on its temporary files.
+    document = cluster.call("GET", "/openapi.json")
+    direct = requests.get(cluster.instances[0].url + "/openapi.json", timeout=10)
+    assert document.status == 200 and document.body == direct.content
+    big = cluster.call(
+        "POST", "/v1/auth/login", body={"email": "a@example.com", "x": "y" * 500_000}
+    )
+    assert big.status in {400, 401}, big.body  # the app's answer, not nginx's
+
+
 def test_nginx_errors_of_its_own_use_the_error_envelope(cluster: Cluster):
     with socket.create_connection(("127.0.0.1", cluster.proxy.https_port)) as raw:
         context = cluster.proxy.tls_context()
