@@ -51,6 +51,8 @@ INSTALL_HINT = (
 
 def environment() -> dict[str, str]:
     env = {**DEFAULTS, **{k: v for k, v in os.environ.items() if v}}
+    # One metrics folder per instance (gunicorn.conf.py's default); a shared one would mix them.
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     if not env.get("SECRET_KEY"):
         # Generated once and kept: tokens stay valid across restarts of the cluster.
         key_file = STATE / "secret_key"
