@@ -29,7 +29,9 @@ from tests.faults.load import wait_until
 INSTANCE_ENV = {
     "TRUSTED_PROXIES": "1",
     "WEB_CONCURRENCY": "2",
-    "GUNICORN_THREADS": "4",
+    # Few connections each: the PostgreSQL server is shared with the rest of the suite.
+    "GUNICORN_THREADS": "2",
+    "DB_MAX_OVERFLOW": "0",
     "LOG_LEVEL": "INFO",
     # The load tests come from one address; the rate-limit test uses its own addresses.
     "RATELIMIT_DEFAULT": "100000/minute",
