@@ -30,6 +30,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from bookstore.db.reads import engines
 from bookstore.extensions import db
 from bookstore.models import Order, WebhookDelivery
 from bookstore.redis import client as redis_client_module
@@ -64,7 +65,9 @@ RATE_LIMITED = Counter(
 )
 DB_POOL_IN_USE = Gauge(
     "bookstore_db_pool_connections_in_use",
-    "Database connections checked out of the pools (sampled at each response)",
+    "Database connections checked out, by pool: the sessions' and the read path's "
+    "(sampled at each response, summed over live workers)",
+    ["pool"],
     multiprocess_mode="livesum",
 )
 REDIS_BREAKER_OPEN = Gauge(
@@ -110,9 +113,8 @@ class Observer:
 
     def __init__(self, app: Flask) -> None:
         with app.app_context():
-            self.engine = (
-                db.engine
-            )  # the pool behind it may be replaced (dispose): read it each time
+            # Their pools are read on each sample: dispose() replaces an engine's pool.
+            self.pools = dict(zip(("session", "read"), engines(), strict=False))
         self.link = redis_link(app)
         # Label children by their values: looking one up costs more than counting.
         self._requests: dict[tuple[str, str, int], Any] = {}
@@ -147,10 +149,11 @@ class Observer:
 
     def sample(self) -> None:
         """This process's pool and breaker state, written only when it changed."""
-        self._set(DB_POOL_IN_USE, "pool", pool_in_use(self.engine))
+        for name, engine in self.pools.items():
+            self._set(DB_POOL_IN_USE.labels(name), name, pool_in_use(engine))
         self._set(REDIS_BREAKER_OPEN, "breaker", breaker_open(self.link))
 
-    def _set(self, gauge: Gauge, name: str, value: float | None) -> None:
+    def _set(self, gauge: Any, name: str, value: float | None) -> None:
         if value is None:
             return
         generation = _forks[0]  # a forked worker writes its own value, even an unchanged one

@@ -12,6 +12,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from bookstore import openapi
+from bookstore.db import reads
 from bookstore.extensions import db
 from bookstore.models import Order, WebhookDelivery, WebhookEvent, WebhookSubscription
 from bookstore.serving import metrics
@@ -96,12 +97,18 @@ def _cancelled(status: str) -> dict:
     return {"cancelled_at": dt.datetime.now(dt.UTC)} if status == "cancelled" else {}
 
 
-def test_the_pool_gauge_reads_the_pool_in_use(app_ctx):
-    held = db.engine.connect()
-    try:
-        assert metrics.pool_in_use() >= 1
-    finally:
-        held.close()
+def test_the_pool_gauges_read_both_pools_in_use(app, client):
+    with app.app_context():
+        session_engine, read_engine = reads.engines()
+        held = [session_engine.connect(), read_engine.connect()]
+        try:
+            found = scrape(client)
+        finally:
+            for connection in held:
+                connection.close()
+    gauge = "bookstore_db_pool_connections_in_use"
+    assert value(found, gauge, pool="session") >= 1
+    assert value(found, gauge, pool="read") >= 1
 
 
 def test_metrics_are_hidden_from_the_document_and_never_rate_limited(make_app):
@@ -158,7 +165,7 @@ def test_under_gunicorn_every_scrape_adds_up_both_workers(make):
             assert (
                 value(found, "bookstore_rate_limited_requests_total", route="/v1/auth/login") == 1
             )
-            assert value(found, "bookstore_db_pool_connections_in_use") >= 0
+            assert value(found, "bookstore_db_pool_connections_in_use", pool="session") >= 0
         # A worker that dies leaves its counts but no live gauge behind (child_exit).
         victim = workers[0]
         assert victim in _pids_with_files(folder, "gauge_livesum")
