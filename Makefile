@@ -11,9 +11,10 @@ export FLASK_APP := wsgi.py
 # TEST_REDIS_URL; an exported DATABASE_URL or REDIS_URL is never used by the tests.
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/bookstore_test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
-LINT_PATHS := bookstore tests $(wildcard bench) wsgi.py gunicorn.conf.py
+LINT_PATHS := bookstore tests deploy $(wildcard bench) wsgi.py gunicorn.conf.py
 
-.PHONY: help install install-runtime lock run serve worker expirer migrate seed test lint fmt clean bench clients-deps postman demo
+.PHONY: help install install-runtime lock run serve worker expirer migrate seed test lint fmt clean bench clients-deps postman demo \
+	cluster cluster-stop cluster-restart
 
 help:  ## list the targets (this is the default)
 	@awk 'BEGIN { FS = ":.*## " } /^[A-Za-z][A-Za-z0-9_-]*:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -77,6 +78,21 @@ migrate: $(BIN)/.installed-runtime  ## apply Alembic migrations
 
 seed: $(BIN)/.installed-runtime  ## load the sample catalog (BOOKS=N bulk-loads N books)
 	APP_ENV=$${APP_ENV:-development} $(BIN)/flask seed $(if $(BOOKS),--books $(BOOKS),)
+
+# The production topology on this machine (docs/deployment.md): nginx with TLS on
+# https://127.0.0.1:8443 in front of gunicorn on :8001 and :8002, and the webhook worker.
+cluster: $(BIN)/.installed-runtime  ## nginx (TLS, :8443) + 2 gunicorn instances + worker on PostgreSQL and Redis
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+		echo "make cluster: nginx is not installed; install it with"; \
+		echo "  $(SUDO) apt-get install -y nginx-light    (Debian, Ubuntu; or: brew install nginx)"; \
+		exit 1; }
+	$(BIN)/python -m deploy.cluster start
+
+cluster-stop: $(BIN)/.installed-runtime  ## stop exactly what make cluster started (pid files in instance/cluster/)
+	$(BIN)/python -m deploy.cluster stop
+
+cluster-restart: $(BIN)/.installed-runtime  ## restart the instances one at a time, each drained in nginx first
+	$(BIN)/python -m deploy.cluster restart
 
 test: install  ## run the whole suite against TEST_DATABASE_URL and TEST_REDIS_URL
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)

@@ -11,10 +11,22 @@ reused, never reopened.
 
 import gc
 import os
+import shutil
 import sys
 
 # gunicorn reads this file before it applies --chdir: find the app's package from here.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+# Prometheus's multi-process mode: each worker writes its metrics to files in this folder
+# and a scrape adds them up. Set before prometheus_client is first imported (below).
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR",
+    os.path.join(HERE, "instance", "prometheus", f"gunicorn-{os.environ.get('PORT', '8000')}"),
+)
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+from prometheus_client import multiprocess  # noqa: E402
 
 from bookstore.config import ConfigError, exit_on_config_error, load_config  # noqa: E402
 
@@ -71,6 +83,18 @@ logger_class = "bookstore.serving.logs.GunicornJsonLogger"
 # gunicorn's control socket defaults to one path per user, shared by every instance on
 # the host; this service is managed by signals and its process supervisor instead.
 control_socket_disable = True
+
+
+def on_starting(server):
+    """Start the metrics from zero: the files of an earlier run's workers are not ours."""
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder, exist_ok=True)
+
+
+def child_exit(server, worker):
+    """A worker is gone: its live gauges no longer count (its counters still do)."""
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def post_worker_init(worker):

@@ -24,6 +24,7 @@ from bookstore.db import reads, session_end
 from bookstore.extensions import cors, migrate
 from bookstore.redis import cache, ratelimit
 from bookstore.redis import client as redis_link
+from bookstore.serving import metrics
 from bookstore.serving.logs import configure_logging
 from bookstore.web import headers
 from bookstore.web.errors import register_error_handlers
@@ -41,7 +42,10 @@ BLUEPRINTS = (
     "bookstore.api.orders",
     "bookstore.api.webhooks",
     "bookstore.api.webhook_deliveries",
+    "bookstore.api.metrics",
 )
+# Blueprints served at the root, outside the versioned API.
+UNVERSIONED = ("bookstore.api.root", "bookstore.api.metrics")
 EXPOSED_HEADERS = [
     "X-Request-ID",
     "ETag",
@@ -93,6 +97,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _init_logging(app)
     _init_extensions(app)
     _init_limits_and_cache(app)
+    _init_metrics(app)
     _register_blueprints(app)
     _register_errors(app)
     _register_security_headers(app)
@@ -151,6 +156,10 @@ def _init_limits_and_cache(app: Flask) -> None:
     cache.init_app(app)
 
 
+def _init_metrics(app: Flask) -> None:
+    metrics.init_app(app)
+
+
 def _migrations_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "migrations"
 
@@ -170,7 +179,7 @@ def _register_blueprints(app: Flask) -> None:
     register_request_hooks(app)
     for name in BLUEPRINTS:
         module = import_module(name)
-        prefix = None if name.endswith(".root") else app.config["PUBLIC_BASE_PATH"]
+        prefix = None if name in UNVERSIONED else app.config["PUBLIC_BASE_PATH"]
         app.register_blueprint(module.bp, url_prefix=prefix)
     app.extensions["bookstore_paths"] = {rule.rule for rule in app.url_map.iter_rules()}
 

@@ -180,6 +180,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "PUBLIC_BASE_PATH": "/v1",
         # Where clients reach the API (the OpenAPI document's server); relative when unset.
         "PUBLIC_URL": _str(env, "PUBLIC_URL", "").rstrip("/"),
+        # GET /metrics (Prometheus) on each instance; the proxy never serves it.
+        "METRICS_ENABLED": _bool(env, "METRICS_ENABLED", True),
         # How long a stored Idempotency-Key outcome is replayed (the contract says 24 hours).
         "IDEMPOTENCY_TTL_SECONDS": _int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=1),
         **_rate_limits_and_cache(env),

@@ -41,7 +41,7 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOGIN_ENDPOINT = "auth.login"
 EXEMPT_ENDPOINTS = frozenset(
     {"root.live", "root.ready", "root.openapi", "root.docs", "root.docs_assets", "static"}
-)
+) | {"metrics.metrics"}
 DRAFT = "draft-ietf-httpapi-ratelimit-headers-07"
 _COUNTED = "bookstore.ratelimit.counted"  # environ: [(window, numbers)] of this request
 

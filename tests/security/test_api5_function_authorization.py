@@ -28,6 +28,7 @@ PUBLIC = {
     ("GET", "/openapi.json"),
     ("GET", "/health/live"),
     ("GET", "/health/ready"),
+    ("GET", "/metrics"),  # on each instance, for the scraper; nginx answers 404
     ("GET", "/v1"),
     ("POST", "/v1/auth/register"),
     ("POST", "/v1/auth/login"),

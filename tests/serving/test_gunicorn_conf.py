@@ -9,15 +9,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _conf():
+def _conf(monkeypatch):
+    # The file sets PROMETHEUS_MULTIPROC_DIR for its workers; not for this process.
+    monkeypatch.setenv(
+        "PROMETHEUS_MULTIPROC_DIR", str(ROOT / "instance" / "prometheus" / "conf-test")
+    )
     spec = importlib.util.spec_from_file_location("gunicorn_conf", ROOT / "gunicorn.conf.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_a_loaded_worker_freezes_its_startup_objects(app):
-    conf = _conf()
+def test_a_loaded_worker_freezes_its_startup_objects(app, monkeypatch):
+    conf = _conf(monkeypatch)
     gc.unfreeze()
     try:
         assert gc.get_freeze_count() == 0
