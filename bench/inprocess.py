@@ -48,7 +48,8 @@ CACHE_CLEAR_COMMANDS = (["cache", "clear"], ["cache-clear"])
 def clear_cache(flask_app: Flask) -> None:
     """Invalidate the response cache through the app's own CLI command."""
     runner = flask_app.test_cli_runner()
-    for args in CACHE_CLEAR_COMMANDS:
-        if runner.invoke(args=args).exit_code == 0:
-            return
+    with flask_app.app_context():  # as the ``flask`` command runs it
+        for args in CACHE_CLEAR_COMMANDS:
+            if runner.invoke(args=args).exit_code == 0:
+                return
     raise SystemExit("the app has no cache clear command (flask cache clear)")
