@@ -106,7 +106,7 @@ fmt: install  ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 	$(BIN)/ruff format $(LINT_PATHS)
 
-# The benchmark (bench/, README "Performance"): 1M books, gunicorn and wrk, ~15 minutes.
+# The benchmark (bench/, docs/performance.md): 1M books, gunicorn, wrk and bench/mixgen.py, ~40 minutes.
 BENCH_STAMP := $(BIN)/.bench-installed
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 

@@ -209,6 +209,7 @@ def request_lists(settings: Settings, seed_value: int = 20260101) -> dict[str, P
             f"/v1/books?q={quote(term)}&page={page_spellings(1, n + 1)[n]}&per_page={PER_PAGE}"
         )
     files["search"] = _write("search", searches)
+    files["mix_list"] = _write("mix_list", mix_list_paths(list(CATEGORIES)))
 
     # The baseline's keyset page: the 20 rows the API's cursor pages at depth 0 return.
     files["baseline_list"] = _write("baseline_list", [f"/v1/books?after={depth_boundary(0)}"])
@@ -228,6 +229,22 @@ def request_lists(settings: Settings, seed_value: int = 20260101) -> dict[str, P
                 f"offset_{depth}", [f"/v1/books?page={p}&per_page={PER_PAGE}" for p in pages]
             )
     return files
+
+
+def mix_list_paths(categories: list[str]) -> list[str]:
+    """The list and filter pages the mix reads: popular first pages, fewer deep ones."""
+    paths = [f"/v1/books?page={page}&per_page={PER_PAGE}" for page in range(1, 21)]
+    for category in categories:
+        for page in range(1, 6):
+            paths.append(
+                f"/v1/books?category={category}&sort=-price&page={page}&per_page={PER_PAGE}"
+            )
+            low = 5 * page
+            paths.append(
+                f"/v1/books?category={category}&min_price={low}&max_price={low + 20}"
+                f"&per_page={PER_PAGE}"
+            )
+    return paths
 
 
 def _book_spec():

@@ -39,3 +39,17 @@ def app_context(settings: Settings) -> Iterator[Flask]:
             yield flask_app
         finally:
             db.session.remove()
+
+
+# The command's spellings, newest first: ``flask cache clear`` and ``flask cache-clear``.
+CACHE_CLEAR_COMMANDS = (["cache", "clear"], ["cache-clear"])
+
+
+def clear_cache(flask_app: Flask) -> None:
+    """Invalidate the response cache through the app's own CLI command."""
+    runner = flask_app.test_cli_runner()
+    with flask_app.app_context():  # as the ``flask`` command runs it
+        for args in CACHE_CLEAR_COMMANDS:
+            if runner.invoke(args=args).exit_code == 0:
+                return
+    raise SystemExit("the app has no cache clear command (flask cache clear)")

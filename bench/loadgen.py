@@ -5,19 +5,23 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.dataset import DEPTHS
-from bench.settings import LUA, ROOT
+from bench.settings import LUA, OUT, ROOT
 
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
     label: str
-    server: str = "app"  # "app", "baseline" or "plain" (the API, limiter and cache off)
-    mode: str = "paths"  # see bench/wrk/bench.lua
+    # "app", "baseline", "baseline_sync", "plain" (the API, limiter and cache off) or
+    # "cluster" (BENCH_CLUSTER_URL)
+    server: str = "app"
+    mode: str = "paths"  # see bench/wrk/bench.lua; "mix": bench.mixgen instead of wrk
     paths: str | None = None  # a request list of bench.dataset
     auth: bool = False  # a fresh customer access token per run
     connections: int | None = None  # None: the default (BENCH_CONNECTIONS)
@@ -43,6 +47,13 @@ BOOK = [
         group="book",
     ),
     Scenario(
+        "baseline_miss_sync",
+        "baseline GET /v1/books/{id}, random id, sync worker",
+        server="baseline_sync",
+        paths="book_miss",
+        group="book",
+    ),
+    Scenario(
         "book_hit", "GET /v1/books/{id}, cache hit", paths="book_hot", warm=True, group="book"
     ),
     Scenario(
@@ -57,6 +68,13 @@ BOOK = [
         "baseline_hot",
         "baseline GET /v1/books/{id}, the same hot ids",
         server="baseline",
+        paths="book_hot",
+        group="book",
+    ),
+    Scenario(
+        "baseline_hot_sync",
+        "baseline GET /v1/books/{id}, the same hot ids, sync worker",
+        server="baseline_sync",
         paths="book_hot",
         group="book",
     ),
@@ -80,6 +98,13 @@ LISTS = [
         "baseline_list",
         "baseline GET /v1/books, 20 rows after an id (keyset)",
         server="baseline",
+        paths="baseline_list",
+        group="list",
+    ),
+    Scenario(
+        "baseline_list_sync",
+        "baseline GET /v1/books, 20 rows after an id (keyset), sync worker",
+        server="baseline_sync",
         paths="baseline_list",
         group="list",
     ),
@@ -119,8 +144,27 @@ PLAIN = [
     ),
 ]
 PLAIN_ENV = {"RATELIMIT_ENABLED": "false", "CACHE_ENABLED": "false"}  # the "plain" server's
-SCENARIOS = BOOK + LISTS + PAGES + PLAIN + WRITES
+# The mixed workload (bench.mixgen), with and without orders, on the API and the cluster.
+MIX = [
+    Scenario(
+        f"{prefix}mix{suffix}",
+        f"{where}mixed workload, {what}",
+        server=server,
+        mode="mix",
+        group="mix",
+        tags={"orders": orders},
+    )
+    for prefix, where, server in (("", "", "app"), ("cluster_", "cluster: ", "cluster"))
+    for suffix, what, orders in (("", "full mix", True), ("_read", "orders removed", False))
+]
+SCENARIOS = BOOK + LISTS + PAGES + PLAIN + WRITES + MIX
 WORKER_CLASS_SCENARIOS = ("book_miss", "baseline_miss", "book_hit", "baseline_hot")
+# Each baseline scenario and its twin under the sync worker: ratios use the faster.
+BASELINE_TWINS = {
+    "baseline_miss": "baseline_miss_sync",
+    "baseline_hot": "baseline_hot_sync",
+    "baseline_list": "baseline_list_sync",
+}
 
 
 def by_name(names: list[str] | None) -> list[Scenario]:
@@ -167,3 +211,26 @@ def run_wrk(
             result["command"] = " ".join(command[:-3] + ["bench.lua", url])
             return result
     raise RuntimeError(f"wrk gave no result for {scenario.name}:\n{done.stdout}\n{done.stderr}")
+
+
+def run_mix(config: dict[str, object]) -> dict[str, object]:
+    """One run of bench.mixgen in its own process; returns its JSON."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", dir=OUT, delete=False) as handle:
+        json.dump(config, handle)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.mixgen", handle.name],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=int(config["seconds"]) + 120,
+        )
+    finally:
+        Path(handle.name).unlink()
+    for line in done.stdout.splitlines():
+        if line.startswith("MIX_JSON "):
+            result = json.loads(line.removeprefix("MIX_JSON "))
+            result["command"] = f"python -m bench.mixgen ({config['connections']} connections)"
+            return result
+    raise RuntimeError(f"bench.mixgen gave no result:\n{done.stdout}\n{done.stderr}")

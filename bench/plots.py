@@ -85,8 +85,46 @@ def workers(r: dict[str, Any]) -> None:
     _save(fig, "workers.png")
 
 
+def mix(r: dict[str, Any]) -> None:
+    """The mixed workload: req/s and X-Cache hit rate per request class, with and without
+    orders."""
+    from bench.mixgen import CLASSES
+
+    runs = r.get("mix", {})
+    if "mix" not in runs or "mix_read" not in runs:
+        return
+    kinds = [k for k in CLASSES if runs["mix"]["classes"][k]["requests"]]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    xs = range(len(kinds))
+    for offset, name, label, color in (
+        (-0.2, "mix", "full mix", APP),
+        (0.2, "mix_read", "orders removed", BASE),
+    ):
+        classes = runs[name]["classes"]
+        left.bar(
+            [x + offset for x in xs],
+            [classes[k]["rps"] for k in kinds],
+            0.4,
+            color=color,
+            label=label,
+        )
+        rates = [100 * (classes[k]["hit_rate"] or 0) for k in kinds]
+        right.bar([x + offset for x in xs], rates, 0.4, color=color, label=label)
+    for ax in (left, right):
+        ax.set_xticks(list(xs), kinds, rotation=20)
+        ax.legend()
+    left.set_yscale("log")
+    left.set_ylabel("requests per second (log scale)")
+    left.set_title("Mixed workload: req/s per class")
+    right.set_ylabel("X-Cache hit rate, %")
+    right.set_ylim(0, 100)
+    right.set_title("Cache hit rate per class")
+    _save(fig, "mix.png")
+
+
 def draw(r: dict[str, Any]) -> None:
     throughput(r["summary"])
     latency(r["summary"])
     pagination(r["summary"])
     workers(r)
+    mix(r)

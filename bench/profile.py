@@ -25,7 +25,6 @@ PACKAGES = (
     "sqlalchemy",
     "psycopg2",
     "redis",
-    "flask_limiter",
     "limits",
     "marshmallow",
     "werkzeug",

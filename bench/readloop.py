@@ -2,16 +2,16 @@
 
     python -m bench.readloop [api|baseline] [--requests N] [--pages] [--profile]
     valgrind --tool=callgrind --collect-atstart=no --toggle-collect=sys_call_tracing \
-        python -m bench.readloop api --requests 600 [--part app.preprocess_request]
+        python -m bench.readloop api --requests 600
 
 ``--pages`` reads 20-book list pages instead: the API's cursor pages at depth 0 (distinct
 spellings of one cursor, from the request lists ``make bench`` writes, so every one is a
 miss) and the baseline's keyset page of the same 20 books.
 
 Calls the WSGI app directly with a minimal environ, for distinct random ids of the
-benchmark database (``make bench`` seeds it), after bumping the cache generation so every
-read is a miss. Prints CPU per request (user and system) and, with ``--profile``, the
-functions cProfile finds busiest.
+benchmark database (``make bench`` seeds it), after emptying the benchmark's own Redis
+database (BENCH_REDIS_URL) so every read is a miss. Prints CPU per request (user and
+system) and, with ``--profile``, the functions cProfile finds busiest.
 
 Timings move with whatever else the machine does; instructions counted by callgrind do
 not, if only the timed requests are counted. The loop runs inside ``sys.call_tracing``
@@ -21,13 +21,6 @@ of the window moves the count by 5-10 %): the total divided by ``--requests`` is
 cost of one read, the same to within 0.1 % from run to run. The ids are drawn from a
 seed of their own per process (``--seed``): two loops at once must not read the same
 books, or one would find the other's responses in the shared cache.
-
-``--part`` counts one function instead of the whole request: ``app.<method>`` (a method
-of the Flask app, such as ``preprocess_request``, all the before-request hooks),
-``module:attribute.path`` (``bookstore.redis.client:RedisLink.run``, a Redis call)
-or ``before:<n>`` / ``after:<n>`` (the app's n-th before- or after-request hook). The
-part runs inside ``sys.call_tracing`` instead of the loop, so the same callgrind command
-counts only it.
 """
 
 from __future__ import annotations
@@ -35,7 +28,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import importlib
 import io
 import os
 import pstats
@@ -61,10 +53,9 @@ def _app(which: str, settings: Settings) -> Callable[..., Any]:
     import redis
 
     from bench import inprocess
-    from bookstore.redis.cache_stores import GENERATION_KEY
 
     app = inprocess.app(settings)
-    redis.Redis.from_url(settings.redis_url).incr(GENERATION_KEY)  # a cold response cache
+    redis.Redis.from_url(settings.redis_url).flushdb()  # the benchmark's own DB: a cold cache
     return app
 
 
@@ -101,35 +92,6 @@ def _environ(path: str) -> dict[str, Any]:
     }
 
 
-def _count_only(app: Any, part: str) -> None:
-    """Run ``part`` inside ``sys.call_tracing`` from now on (see ``--part``)."""
-    kind, _, index = part.partition(":")
-    owner: Any
-    name: Any
-    if kind in ("before", "after") and index.isdigit():
-        owner = (app.before_request_funcs if kind == "before" else app.after_request_funcs)[None]
-        name = int(index)
-        original = owner[name]
-    else:
-        if part.startswith("app."):
-            owner, path = app, part.removeprefix("app.")
-        else:
-            module, _, path = part.partition(":")
-            owner = importlib.import_module(module)
-        *parents, name = path.split(".")
-        for parent in parents:
-            owner = getattr(owner, parent)
-        original = getattr(owner, name)
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        return sys.call_tracing(lambda: original(*args, **kwargs), ())
-
-    if isinstance(name, int):
-        owner[name] = counted
-    else:
-        setattr(owner, name, counted)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("which", nargs="?", choices=("api", "baseline"), default="api")
@@ -137,7 +99,6 @@ def main() -> None:
     parser.add_argument("--pages", action="store_true", help="20-book list pages instead")
     parser.add_argument("--profile", action="store_true", help="cProfile the timed requests")
     parser.add_argument("--seed", type=int, default=os.getpid(), help="ids drawn (default: pid)")
-    parser.add_argument("--part", help="count only this function (see above)")
     args = parser.parse_args()
     settings = Settings()
     app = _app(args.which, settings)
@@ -160,18 +121,13 @@ def main() -> None:
         for path in paths[WARM_UP:]:
             read(path)
 
-    if args.part:
-        _count_only(app, args.part)
     profile = cProfile.Profile() if args.profile else None
     gc.collect()
     gc.disable()
     before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     if profile:
         profile.enable()
-    if args.part:
-        loop()  # the part alone runs inside sys.call_tracing
-    else:
-        sys.call_tracing(loop, ())  # callgrind --toggle-collect=sys_call_tracing: only this
+    sys.call_tracing(loop, ())  # callgrind --toggle-collect=sys_call_tracing: only this
     if profile:
         profile.disable()
     elapsed, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)

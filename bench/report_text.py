@@ -60,11 +60,13 @@ def method(r: dict[str, Any]) -> list[str]:
         " (`RATELIMIT_*`), so the limiter does all its work on every request without refusing"
         " any.",
         "- **The baseline** (`bench/baseline.py`) is bare Flask + psycopg2 returning the same book"
-        " JSON, served by the same gunicorn configuration. Ratios are the API's req/s over the"
-        " baseline's in the same rounds.",
+        " JSON, served by the same gunicorn configuration twice, under the gthread worker and"
+        " under the sync worker, in the same rounds. Ratios are the API's req/s over the faster"
+        " of the two baselines in this run (the target rows name which).",
         *plain,
-        "- **Cache misses**: before every run the catalog generation is moved, so the response"
-        " cache starts cold. A miss run walks a list of distinct URLs, so no URL repeats:"
+        "- **Cache misses**: before every run the benchmark's own Redis database is emptied"
+        " (`FLUSHDB` of `BENCH_REDIS_URL`), so the response cache starts cold. A miss run walks"
+        " a list of distinct URLs, so no URL repeats:"
         f" {s['books']:,}-book ids drawn without replacement; list pages with random filter"
         " values; pages at a fixed depth with the same cursor or page number but `sort` spelled"
         " differently (`id`, `+id`, `id,id`, ...), which the API parses into the same keys, so"

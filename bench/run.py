@@ -24,7 +24,7 @@ from typing import Any
 import psycopg2
 import redis
 
-from bench import cpu, dataset, loadgen, queries, report, servers
+from bench import cpu, dataset, loadgen, mix, queries, report, servers
 from bench.settings import OUT, ROOT, Settings
 
 
@@ -73,17 +73,6 @@ def login_token(settings: Settings, server: servers.Server) -> str:
         return json.loads(response.read())["data"]["access_token"]
 
 
-def customer_token(settings: Settings) -> str:
-    from bench.inprocess import app_context
-    from bookstore.auth import create_access_token
-    from bookstore.extensions import db
-    from bookstore.models import User
-
-    with app_context(settings):
-        customer = db.session.query(User).filter_by(email=settings.customer_email).one()
-        return create_access_token(customer.id, customer.role, version=customer.token_version)
-
-
 class Runner:
     def __init__(self, settings: Settings, files: dict[str, Path]) -> None:
         self.settings = settings
@@ -92,7 +81,11 @@ class Runner:
         self.servers: dict[str, servers.Server] = {}
 
     def start(self, worker_class: str, plain: bool = False) -> None:
-        """The API and the baseline; with ``plain``, the API with limiter and cache off too."""
+        """The API and the baseline; with ``plain``, the API with limiter and cache off too.
+
+        Under gthread the baseline runs a second time under the sync worker, in the same
+        rounds (``baseline_sync``), and the cluster joins when BENCH_CLUSTER_URL is set.
+        """
         s = self.settings
         self.servers = {
             "app": servers.start(s, "app", "wsgi:app", s.app_port, worker_class),
@@ -100,10 +93,16 @@ class Runner:
                 s, "baseline", "bench.baseline:app", s.baseline_port, worker_class
             ),
         }
+        if worker_class == "gthread":
+            self.servers["baseline_sync"] = servers.start(
+                s, "baseline", "bench.baseline:app", s.baseline_sync_port, "sync"
+            )
         if plain:
             self.servers["plain"] = servers.start(
                 s, "plain", "wsgi:app", s.plain_port, worker_class, loadgen.PLAIN_ENV
             )
+        if s.cluster_url:
+            self.servers["cluster"] = servers.Remote("cluster", s.cluster_url)
 
     def stop(self) -> None:
         for server in self.servers.values():
@@ -111,10 +110,9 @@ class Runner:
         self.servers = {}
 
     def once(self, scenario: loadgen.Scenario, duration: int) -> dict[str, Any]:
-        from bookstore.redis.cache_stores import GENERATION_KEY
-
         server = self.servers[scenario.server]
-        self.redis.incr(GENERATION_KEY)  # every run starts with a cold response cache
+        if scenario.server != "cluster":
+            self.redis.flushdb()  # the benchmark's own Redis DB: a cold response cache
         env = {"BENCH_BOOKS": str(self.settings.order_books)}
         if scenario.auth:
             env["BENCH_TOKEN"] = login_token(self.settings, self.servers["app"])
@@ -129,14 +127,18 @@ class Runner:
                     urllib.request.urlopen(server.url + path, timeout=10).read()  # noqa: S310
         (before_sessions, _), before_load = sessions(self.settings), load1()
         cpu_before, children_before = cpu.snapshot(), _children_cpu()
-        result = loadgen.run_wrk(
-            server.url,
-            scenario,
-            duration=duration,
-            connections=scenario.connections or self.settings.connections,
-            env=env,
-            paths=paths,
-        )
+        if scenario.mode == "mix":
+            config = mix.config(self.settings, self.files, scenario, server.url, duration)
+            result = loadgen.run_mix(config)
+        else:
+            result = loadgen.run_wrk(
+                server.url,
+                scenario,
+                duration=duration,
+                connections=scenario.connections or self.settings.connections,
+                env=env,
+                paths=paths,
+            )
         cpu_after = cpu.snapshot()
         result["cpu_us"] = cpu.per_request(
             cpu_before, cpu_after, result["requests"], _children_cpu() - children_before
@@ -152,7 +154,10 @@ class Runner:
         out: dict[str, list[dict]] = {s.name: [] for s in scenarios}
         for number in range(1, rounds + 1):
             for scenario in scenarios:
-                result = self.once(scenario, self.settings.duration)
+                seconds = self.settings.duration
+                if scenario.mode == "mix":
+                    seconds = self.settings.mix_duration
+                result = self.once(scenario, seconds)
                 out[scenario.name].append(result)
                 log(
                     f"round {number} {scenario.name}: {result['rps']:.0f} req/s, "
@@ -164,7 +169,7 @@ class Runner:
         return out
 
 
-WRITING_MODES = ("order", "login")
+WRITING_MODES = ("order", "login", "mix")
 
 
 def settle(settings: Settings) -> None:
@@ -293,10 +298,12 @@ def main() -> None:
     redis.Redis.from_url(settings.redis_url).flushdb()
     files = dataset.request_lists(settings)
     scenarios = [s for s in scenarios if s.paths is None or s.paths in files]
+    if not settings.cluster_url:
+        scenarios = [s for s in scenarios if s.server != "cluster"]
 
     if not args.no_queries:
         log("counting SQL statements per request in process")
-        results["queries"] = queries.count_all(settings, files, customer_token(settings))
+        results["queries"] = queries.count_all(settings, files)
 
     results["quiet"] = wait_for_quiet(settings)
     runner = Runner(settings, files)
@@ -309,6 +316,7 @@ def main() -> None:
         raw = runner.rounds(scenarios, settings.rounds)
         results["runs"] = raw
         results["summary"] = {name: medians(runs) for name, runs in raw.items()}
+        results["mix"] = mix.class_medians(raw)
         runner.stop()
         if not args.no_sync:
             sync = [s for s in scenarios if s.name in loadgen.WORKER_CLASS_SCENARIOS]

@@ -40,6 +40,17 @@ class Server:
                 self.process.wait()
 
 
+@dataclass
+class Remote:
+    """A server the benchmark does not start (the cluster of ``make cluster``)."""
+
+    name: str
+    url: str
+
+    def stop(self) -> None:
+        pass
+
+
 def start(
     settings: Settings,
     name: str,

@@ -6,12 +6,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bookstore.config import RATE_LIMITS
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"  # logs, request lists, raw results (git-ignored)
 PLOTS = BENCH / "plots"
 RESULTS_MD = BENCH / "RESULTS.md"
 LUA = BENCH / "wrk" / "bench.lua"
+RAISED_LIMIT = "1000000/minute"  # every RATELIMIT_* setting: limits on, never reached
 
 
 def _env(name: str, default: str) -> str:
@@ -39,6 +42,18 @@ class Settings:
     # The API again, with the rate limiter and the response cache switched off: what the
     # two cost, measured in the same rounds (bench.loadgen.PLAIN).
     plain_port: int = field(default_factory=lambda: int(_env("BENCH_PLAIN_PORT", "8603")))
+    # The baseline again under gunicorn's sync worker, in the same rounds: ratios are taken
+    # against whichever of the two baselines is faster.
+    baseline_sync_port: int = field(
+        default_factory=lambda: int(_env("BENCH_BASELINE_SYNC_PORT", "8604"))
+    )
+    # The mixed workload (bench.mixgen): seconds per run and keep-alive connections.
+    mix_duration: int = field(default_factory=lambda: int(_env("BENCH_MIX_DURATION", "20")))
+    mix_connections: int = field(default_factory=lambda: int(_env("BENCH_MIX_CONNECTIONS", "16")))
+    # The nginx + two-instance cluster (`make cluster`): when set, the mix runs against it too.
+    cluster_url: str = field(default_factory=lambda: _env("BENCH_CLUSTER_URL", ""))
+    # A CA file for the cluster's certificate; unset: trust the certificate it presents.
+    cluster_ca: str = field(default_factory=lambda: _env("BENCH_CLUSTER_CA", ""))
     # Serve the API from another checkout (a before/after comparison); the baseline and the
     # harness always come from this one.
     app_dir: str = field(default_factory=lambda: _env("BENCH_APP_DIR", str(ROOT)))
@@ -64,11 +79,7 @@ class Settings:
             "WEB_CONCURRENCY": self.workers,
             "GUNICORN_THREADS": self.threads,
             "LOG_LEVEL": "info",
-            "RATELIMIT_DEFAULT": "1000000/minute",
-            "RATELIMIT_WRITE": "1000000/minute",
-            "RATELIMIT_ADMIN": "1000000/minute",
-            "RATELIMIT_LOGIN_IP": "1000000/minute",
-            "RATELIMIT_LOGIN_ACCOUNT": "1000000/minute",
+            **dict.fromkeys(RATE_LIMITS, RAISED_LIMIT),
         }
         env.update(extra)
         return env
