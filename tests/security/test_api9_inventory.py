@@ -42,7 +42,9 @@ def test_served_and_documented_are_the_same_set(app, client):
 
 def test_one_version_and_no_consoles(app, client):
     rules = [rule.rule for rule in app.url_map.iter_rules()]
-    allowed = re.compile(r"^(/$|/v1(/|$)|/health/(live|ready)$|/openapi\.json$|/docs(/|$)|/metrics$)")
+    allowed = re.compile(
+        r"^(/$|/v1(/|$)|/health/(live|ready)$|/openapi\.json$|/docs(/|$)|/metrics$)"
+    )
     assert [rule for rule in rules if not allowed.match(rule)] == []
     assert not [r for r in rules if re.search(r"debug|console|admin|test|internal", r)]
     for path in ("/console", "/debug", "/_debug_toolbar", "/admin", "/v0/books", "/v2/books",
