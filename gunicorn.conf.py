@@ -40,7 +40,7 @@ def default_workers() -> int:
     return min(WORKERS_PER_CPU * len(os.sched_getaffinity(0)), MAX_DEFAULT_WORKERS)
 
 
-def _int(name: str, default: int, minimum: int = 0) -> int:
+def _env_int(name: str, default: int, minimum: int = 0) -> int:
     raw = os.environ.get(name, "").strip()
     try:
         value = int(raw) if raw else default
@@ -61,16 +61,16 @@ bind = (
     os.environ.get("BIND")
     or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 )
-workers = _int("WEB_CONCURRENCY", default_workers(), minimum=1)
+workers = _env_int("WEB_CONCURRENCY", default_workers(), minimum=1)
 worker_class = (
     os.environ.get("GUNICORN_WORKER_CLASS") or "bookstore.serving.workers.BookstoreWorker"
 )
-threads = _int("GUNICORN_THREADS", 4, minimum=1)
-timeout = _int("GUNICORN_TIMEOUT", 30)
-graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
-keepalive = _int("GUNICORN_KEEPALIVE", 5)
-max_requests = _int("GUNICORN_MAX_REQUESTS", 0)
-max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 0)
+threads = _env_int("GUNICORN_THREADS", 4, minimum=1)
+timeout = _env_int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 20)
+keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
+max_requests = _env_int("GUNICORN_MAX_REQUESTS", 0)
+max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 0)
 # Trust X-Forwarded-* only from these addresses (the load balancer in front).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 limit_request_line = 8190

@@ -16,7 +16,8 @@ from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "configuration.md"
 README = ROOT / "README.md"
-READERS = {"_str", "_int", "_bool", "_float", "_list", "_pem", "_rate_limit"}
+READERS = {"_str", "_int", "_bool", "_float", "_list", "_pem", "_rate_limit"}  # (env, name, ...)
+NAME_FIRST_READERS = {"_env_int"}  # gunicorn.conf.py's (name, default)
 ROW = re.compile(r"^\| ((?:`[A-Z][A-Z0-9_]*`(?:, )?)+) \| ([^|]*) \|", re.M)
 UNKNOWN = object()  # computed at run time: the docs describe it in words
 
@@ -61,6 +62,8 @@ def read_settings() -> dict[str, object]:
                 args = node.args
                 if isinstance(node.func, ast.Name) and node.func.id in READERS:
                     name, default = args[1], args[2] if len(args) > 2 else None
+                elif isinstance(node.func, ast.Name) and node.func.id in NAME_FIRST_READERS:
+                    name, default = args[0], args[1] if len(args) > 1 else None
                 elif is_environ_get(node):
                     name, default = args[0], args[1] if len(args) > 1 else None
                 else:
@@ -97,7 +100,7 @@ def test_the_reader_finds_settings_and_their_defaults():
     assert settings["BCRYPT_ROUNDS"] == 12
     assert settings["MAX_CONTENT_LENGTH"] == 1024 * 1024
     assert settings["RATELIMIT_LOGIN_ACCOUNT"] == "5/minute"
-    assert settings["GUNICORN_KEEPALIVE"] == "5"
+    assert settings["GUNICORN_KEEPALIVE"] == 5
     assert settings["ADMIN_PASSWORD"] is None
     assert settings["DATABASE_URL"] is UNKNOWN
     assert documented("| `A_B`, `C` | `1`, `x` | m |\n") == {"A_B": "1", "C": "x"}
