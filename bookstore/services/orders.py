@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, or_, select, update
 
 from bookstore.auth import Identity
 from bookstore.exceptions import Conflict, Forbidden, NotFound
@@ -137,28 +137,37 @@ def _transition(order_id: int, action: str, identity: Identity) -> Row[Any]:
         raise _invalid(action, current.status)
     now = utcnow()
     # Compare-and-set on the status: of two concurrent transitions only one can win.
+    conditions = [orders.c.id == order_id, orders.c.status.in_(rule.sources)]
+    if action == "pay":  # past its deadline an order is as good as expired, swept or not
+        conditions.append(or_(orders.c.expires_at.is_(None), orders.c.expires_at > now))
     changed = db.session.execute(
         update(orders)
-        .where(orders.c.id == order_id, orders.c.status.in_(rule.sources))
+        .where(*conditions)
         .values({"status": rule.target, rule.stamp: now, "updated_at": now})
         .returning(*orders.c)
     ).first()
     if changed is None:
         status = db.session.execute(select(orders.c.status).where(orders.c.id == order_id))
-        raise _invalid(action, status.scalar_one())
+        status = status.scalar_one()
+        if status == "pending":
+            raise _invalid(action, status, "its payment window has closed")
+        raise _invalid(action, status)
     return changed
 
 
-def _invalid(action: str, status: str) -> Conflict:
+def _invalid(action: str, status: str, reason: str | None = None) -> Conflict:
     allowed = " or ".join(TRANSITIONS[action].sources)
+    why = reason or f"this one is {status}"
     return Conflict(
-        f"Cannot {action} an order that is {status}",
+        f"Cannot {action} this order: {reason}"
+        if reason
+        else f"Cannot {action} an order that is {status}",
         code="INVALID_STATE_TRANSITION",
         details=[
             {
                 "field": "status",
                 "code": "INVALID_STATE_TRANSITION",
-                "message": f"'{action}' needs an order that is {allowed}; this one is {status}.",
+                "message": f"'{action}' needs an order that is {allowed}; {why}.",
             }
         ],
     )

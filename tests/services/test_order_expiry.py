@@ -58,6 +58,19 @@ def test_an_unpaid_order_expires_with_its_stock_back_and_one_event(
         assert "expired" in error["message"]
 
 
+def test_an_order_past_its_deadline_cannot_be_paid_before_the_sweep(client, make):
+    book = make.book(stock=5)
+    alice = caller(make)
+    order = place_ok(client, alice, (book.id, 1))
+    execute("UPDATE orders SET expires_at = now() - interval '1 second'")
+
+    response = client.post(f"/v1/orders/{order['id']}/pay", headers=alice.headers)
+
+    error = assert_error(response, 409, "INVALID_STATE_TRANSITION")
+    assert "payment window has closed" in error["message"]
+    assert status_of(order["id"]) == "pending"  # left for the sweep, which returns the stock
+
+
 def test_the_window_is_the_payment_ttl_after_placing(app, client, make, monkeypatch):
     monkeypatch.setitem(app.config, "ORDER_PAYMENT_TTL", 90)
     order = place_ok(client, caller(make), (make.book().id, 1))
