@@ -38,6 +38,8 @@ INSTANCE_ENV = {
     "RATELIMIT_DEFAULT": "100000/minute",
     "RATELIMIT_WRITE": "100000/minute",
     "RATELIMIT_LOGIN_IP": "10/minute",
+    # The load tests place many unpaid orders for one customer.
+    "ORDER_MAX_PENDING": "100000",
 }
 
 

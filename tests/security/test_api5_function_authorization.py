@@ -23,7 +23,9 @@ from tests.sessions import assert_error
 from tests.webhook_support import subscribe
 
 PUBLIC = {
+    ("GET", "/"),  # redirects to /docs
     ("GET", "/docs"),
+    ("GET", "/docs/"),
     ("GET", "/docs/assets/<path:filename>"),
     ("GET", "/openapi.json"),
     ("GET", "/health/live"),
