@@ -95,22 +95,16 @@ def start(user_id: int, role: str, version: int) -> dict[str, Any]:
 
 def _sweep(now: dt.datetime) -> None:
     """Delete expired tokens and ended sessions, skipping rows others hold (no waits)."""
-    expired = (
-        select(refresh_tokens.c.id)
-        .where(refresh_tokens.c.expires_at < now)
-        .limit(SWEEP_BATCH)
-        .with_for_update(skip_locked=True)
-    )
-    db.session.execute(delete(refresh_tokens).where(refresh_tokens.c.id.in_(expired)))
+    _delete_unlocked(refresh_tokens.c.id, refresh_tokens.c.expires_at < now)
     # An ended session's access tokens have expired too once one access TTL has passed.
     cutoff = now - dt.timedelta(seconds=settings().session_max_age + settings().access_ttl)
-    ended = (
-        select(families.c.id)
-        .where(families.c.created_at < cutoff)
-        .limit(SWEEP_BATCH)
-        .with_for_update(skip_locked=True)
-    )
-    db.session.execute(delete(families).where(families.c.id.in_(ended)))
+    _delete_unlocked(families.c.id, families.c.created_at < cutoff)
+
+
+def _delete_unlocked(key: Any, condition: Any) -> None:
+    """Delete a batch of rows matching ``condition`` that no other transaction holds."""
+    batch = select(key).where(condition).limit(SWEEP_BATCH).with_for_update(skip_locked=True)
+    db.session.execute(delete(key.table).where(key.in_(batch)))
 
 
 def _invalid(message: str = "The refresh token is invalid") -> Unauthorized:
@@ -234,13 +228,7 @@ def _logout(identity: Identity | None, family_ids: list[str], user_id: int | Non
 
 
 def _revoke_jti(jti: str, expires_at: int) -> None:
-    expired = (
-        select(revoked_tokens.c.jti)
-        .where(revoked_tokens.c.expires_at < utcnow())
-        .limit(SWEEP_BATCH)
-        .with_for_update(skip_locked=True)
-    )
-    db.session.execute(delete(revoked_tokens).where(revoked_tokens.c.jti.in_(expired)))
+    _delete_unlocked(revoked_tokens.c.jti, revoked_tokens.c.expires_at < utcnow())
     dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
     db.session.execute(
         dialect.insert(revoked_tokens)
