@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from bookstore.redis.revocation import COMPLETE, DATABASE, EPOCH_KEY
+from bookstore.redis.revocation import COMPLETE, DATABASE, EPOCH_KEY, SEED_KEY, Markers, seed
 from tests.conftest import IsolatedClient, LiveServer
 from tests.faults.load import wait_until
 from tests.ordering import order_body
@@ -126,6 +126,23 @@ def test_a_marker_that_could_not_be_written_makes_everyone_reseed(private_app, r
         store.config_set("maxmemory", "0")
         assert store.get(EPOCH_KEY) == COMPLETE and store.keys("session:*") == []
     _assert_outcomes(client, book.id, people)
+
+
+def test_a_seed_aborts_when_redis_loses_data_while_it_reads_the_database(private_app, redis_server):
+    with private_app.app_context(), redis_server.client() as store:
+
+        def read_then_lose() -> Markers:
+            store.flushdb()  # lost between the database read and the write
+            return Markers(sessions=["s1"])
+
+        assert seed(store, read_then_lose) is False
+        assert store.get(EPOCH_KEY) is None and store.keys("session:*") == []
+        store.set(SEED_KEY, b"1")  # another process is seeding
+        assert seed(store, lambda: Markers(sessions=["s1"])) is False
+        store.delete(SEED_KEY)
+        assert seed(store, lambda: Markers(sessions=["s1"])) is True
+        assert store.get(EPOCH_KEY) == COMPLETE and store.exists("session:s1:revoked")
+        assert store.ttl(EPOCH_KEY) == -1 and store.get(SEED_KEY) is None
 
 
 @pytest.mark.e2e
