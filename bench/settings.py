@@ -59,8 +59,11 @@ class Settings:
     app_dir: str = field(default_factory=lambda: _env("BENCH_APP_DIR", str(ROOT)))
     workers: str = field(default_factory=lambda: _env("WEB_CONCURRENCY", "4"))
     threads: str = field(default_factory=lambda: _env("GUNICORN_THREADS", "4"))
-    # Only the SECRET_KEY is the benchmark's own; everything else is the production default.
-    secret_key: str = "bench-secret-key-not-for-production-0123456789abcdef"  # noqa: S105
+    # Only the SECRET_KEY is the benchmark's own (fixed, random-looking: production refuses
+    # placeholders); everything else is the production default.
+    secret_key: str = field(
+        default_factory=lambda: _env("BENCH_SECRET_KEY", "Bn7qX2vR9kLmT4wZ8cHd1fJp6sYa3uEo0iGr5Qx")
+    )
     password: str = "bench-Password-4821-zebra"  # noqa: S105
     customer_email: str = "customer@bench.example"
     admin_email: str = "admin@bench.example"

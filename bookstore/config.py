@@ -115,12 +115,9 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
     production = app_env == "production"
 
     secret = env.get("SECRET_KEY", "").strip()
-    if not secret:
-        if production:
-            raise ConfigError("SECRET_KEY must be set when APP_ENV=production")
-        secret = DEV_SECRET
-    elif production and (secret == DEV_SECRET or len(secret) < 32):
-        raise ConfigError("SECRET_KEY must be a random string of at least 32 characters")
+    if production:
+        _check_production_secret(secret)
+    secret = secret or DEV_SECRET
 
     rounds = _int(env, "BCRYPT_ROUNDS", 12, minimum=4)
     if rounds > 16 or (production and rounds < 10):
@@ -190,6 +187,28 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
 
 # -- tokens ----------------------------------------------------------------------------
 
+# Words of documented and sample secrets: a key containing one was written by a person.
+PLACEHOLDER_WORDS = ("change-me", "change_me", "changeme", "placeholder", "secret", "example")
+SECRET_MIN_LENGTH = 32
+SECRET_MIN_DISTINCT = 10
+GENERATE_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'  # noqa: S105
+
+
+def _check_production_secret(secret: str) -> None:
+    """Refuse a missing, placeholder or low-entropy SECRET_KEY: it signs every token."""
+    lowered = secret.lower()
+    if not secret:
+        problem = "must be set"
+    elif any(word in lowered for word in PLACEHOLDER_WORDS):
+        problem = "is a placeholder"
+    elif len(secret) < SECRET_MIN_LENGTH or len(set(secret)) < SECRET_MIN_DISTINCT:
+        problem = f"is too weak (needs {SECRET_MIN_LENGTH}+ random characters)"
+    else:
+        return
+    raise ConfigError(
+        f"SECRET_KEY {problem} when APP_ENV=production; generate one with: {GENERATE_SECRET}"
+    )
+
 
 def _jwt_config(env: dict[str, str], secret: str) -> dict[str, Any]:
     """JWT settings: HS256 with SECRET_KEY, or RS256 with a PEM key pair (text or file)."""
@@ -214,6 +233,8 @@ def _jwt_config(env: dict[str, str], secret: str) -> dict[str, Any]:
         "JWT_AUDIENCE": _str(env, "JWT_AUDIENCE", "bookstore-api"),
         "JWT_ACCESS_TTL": _int(env, "JWT_ACCESS_TTL", 900, minimum=60),
         "JWT_REFRESH_TTL": _int(env, "JWT_REFRESH_TTL", 14 * 24 * 3600, minimum=300),
+        # Absolute session lifetime: refreshing never extends a login past this.
+        "JWT_SESSION_MAX_AGE": _int(env, "JWT_SESSION_MAX_AGE", 30 * 24 * 3600, minimum=300),
     }
 
 

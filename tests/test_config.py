@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
+from pathlib import Path
+
 import pytest
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from bookstore.config import DEV_SECRET, ConfigError, load_config
 
-GOOD_SECRET = "k" * 20 + "-production-secret-0123456789"
+# A key as the documented command makes it (fixed here so that runs are alike).
+GOOD_SECRET = "q7Vd2LxR9mK4tWz8bN1cHf6gJp3sYa0uEo5iTr-_Zk"
 
 
 def production(**env: str) -> dict:
@@ -24,6 +29,76 @@ def test_production_refuses_a_missing_short_or_default_secret(secret):
     env = {} if secret is None else {"SECRET_KEY": secret}
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         production(**env)
+
+
+COMPOSE_PLACEHOLDER = "placeholder-change-me-before-any-real-use-0123456789"
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        COMPOSE_PLACEHOLDER,
+        "changeme-changeme-changeme-changeme-1234",
+        "Change-Me-to-a-long-random-string-of-chars",
+        "your-secret-key-goes-here-0123456789abcdef",
+        "SECRET",
+        "example-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "x" * 40,
+        "abababababababababababababababab0123",
+        "Zq8" + "Zq8" * 12,
+    ],
+    ids=[
+        "compose placeholder",
+        "changeme",
+        "change-me any case",
+        "secret",
+        "the word",
+        "example",
+        "one character",
+        "few distinct",
+        "three distinct",
+    ],
+)
+def test_production_refuses_placeholder_and_low_entropy_secrets(secret):
+    with pytest.raises(ConfigError) as caught:
+        production(SECRET_KEY=secret)
+    message = str(caught.value)
+    assert message.startswith("SECRET_KEY ") and "\n" not in message
+    assert "secrets.token_urlsafe(48)" in message
+
+
+def test_the_placeholders_still_run_outside_production():
+    assert load_config({"APP_ENV": "testing", "SECRET_KEY": COMPOSE_PLACEHOLDER})["SECRET_KEY"]
+
+
+def test_a_generated_secret_is_accepted_in_production():
+    for _ in range(20):
+        secret = secrets.token_urlsafe(48)
+        assert production(SECRET_KEY=secret)["SECRET_KEY"] == secret
+
+
+def test_docker_compose_requires_the_secret_for_every_service():
+    compose = yaml.safe_load((Path(__file__).parent.parent / "docker-compose.yml").read_text())
+    keyed = {
+        name: service["environment"]["SECRET_KEY"]
+        for name, service in compose["services"].items()
+        if "SECRET_KEY" in service.get("environment", {})
+    }
+    assert {"api", "worker"} <= set(keyed)
+    for name, value in keyed.items():
+        assert value.startswith("${SECRET_KEY:?") and value.endswith("}"), name
+        assert "placeholder" not in value and "change-me" not in value, name
+
+
+def test_session_max_age_defaults_to_30_days_and_is_validated():
+    assert production(SECRET_KEY=GOOD_SECRET)["JWT_SESSION_MAX_AGE"] == 2592000
+    assert (
+        production(SECRET_KEY=GOOD_SECRET, JWT_SESSION_MAX_AGE="3600")["JWT_SESSION_MAX_AGE"]
+        == 3600
+    )
+    for bad, reason in (("a month", "must be an integer"), ("60", "must be at least 300")):
+        with pytest.raises(ConfigError, match=f"^JWT_SESSION_MAX_AGE {reason}"):
+            production(SECRET_KEY=GOOD_SECRET, JWT_SESSION_MAX_AGE=bad)
 
 
 def test_production_starts_with_a_real_secret():
@@ -189,7 +264,7 @@ def test_webhook_settings_and_their_safety_rules():
     assert dev["WEBHOOK_ALLOW_PRIVATE"] is False and dev["WEBHOOK_REQUIRE_HTTPS"] is False
     assert (dev["WEBHOOK_MAX_ATTEMPTS"], dev["WEBHOOK_BACKOFF_BASE"]) == (8, 10.0)
     assert dev["LOW_STOCK_THRESHOLD"] == 5
-    prod = load_config({"APP_ENV": "production", "SECRET_KEY": "x" * 40})
+    prod = load_config({"APP_ENV": "production", "SECRET_KEY": GOOD_SECRET})
     assert prod["WEBHOOK_REQUIRE_HTTPS"] is True
     custom = load_config(
         {"APP_ENV": "development", "WEBHOOK_ALLOW_PRIVATE": "true", "WEBHOOK_BACKOFF_BASE": "0.5"}

@@ -4,6 +4,7 @@ models and migrations agree: ``flask db check`` finds nothing to generate on Pos
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from tests.conftest import DATABASE_URL
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_upgrade_seed_and_downgrade_on_sqlite(tmp_path):
+def _env(tmp_path: Path) -> dict[str, str]:
     env = {
         **os.environ,
         "APP_ENV": "development",
@@ -26,14 +27,25 @@ def test_upgrade_seed_and_downgrade_on_sqlite(tmp_path):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
     }
     env.pop("REDIS_URL", None)
-    flask = [sys.executable, "-m", "flask"]
+    return env
+
+
+FLASK = [sys.executable, "-m", "flask"]
+
+
+def _flask(env: dict[str, str], *args: str) -> None:
+    done = subprocess.run(FLASK + list(args), cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_upgrade_seed_and_downgrade_on_sqlite(tmp_path):
+    env = _env(tmp_path)
     for args in (["db", "upgrade"], ["seed"], ["db", "downgrade", "base"], ["db", "upgrade"]):
-        done = subprocess.run(flask + args, cwd=ROOT, env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-2000:]
+        _flask(env, *args)
     assert (
         "Loaded the sample catalog"
         in subprocess.run(
-            flask + ["seed"], cwd=ROOT, env=env, capture_output=True, text=True
+            FLASK + ["seed"], cwd=ROOT, env=env, capture_output=True, text=True
         ).stdout
     )
 
@@ -79,3 +91,39 @@ def test_flask_db_check_finds_no_changes_on_postgresql(fresh_postgres):
     drift = flask("db", "check")
     assert drift.returncode != 0
     assert "books.stray" in drift.stderr and "ix_books_stray" in drift.stderr
+
+
+def test_refresh_families_are_carried_over_from_existing_tokens(tmp_path):
+    env = _env(tmp_path)
+    _flask(env, "db", "upgrade", "0006")
+    with sqlite3.connect(tmp_path / "fresh.db") as conn:
+        conn.execute(
+            "INSERT INTO users (id, email, password_hash, role, active, token_version, "
+            "created_at, updated_at) VALUES (1, 'a@example.com', 'x', 'customer', 1, 0, "
+            "'2026-11-01 00:00:00', '2026-11-01 00:00:00')"
+        )
+        rows = [
+            ("h1", "live", "2026-11-01 10:00:00", None),
+            ("h2", "live", "2026-11-02 10:00:00", None),
+            ("h3", "ended", "2026-11-03 10:00:00", "2026-11-04 10:00:00"),
+        ]
+        conn.executemany(
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, issued_at, expires_at,"
+            " revoked_at) VALUES (?, ?, 1, ?, '2026-12-30 00:00:00', ?)",
+            rows,
+        )
+    _flask(env, "db", "upgrade")
+    with sqlite3.connect(tmp_path / "fresh.db") as conn:
+        families = conn.execute(
+            "SELECT id, user_id, created_at, revoked_at FROM refresh_families ORDER BY id"
+        ).fetchall()
+    assert families == [
+        ("ended", 1, "2026-11-03 10:00:00", "2026-11-04 10:00:00"),
+        ("live", 1, "2026-11-01 10:00:00", None),
+    ]
+    _flask(env, "db", "downgrade", "0006")
+    with sqlite3.connect(tmp_path / "fresh.db") as conn:
+        revoked = conn.execute(
+            "SELECT token_hash, revoked_at FROM refresh_tokens ORDER BY token_hash"
+        ).fetchall()
+    assert revoked == [("h1", None), ("h2", None), ("h3", "2026-11-04 10:00:00")]

@@ -60,7 +60,9 @@ def refresh(body: dict[str, Any]):
 
     Refresh tokens are single use. Presenting one that was already used revokes its whole
     session (both parties holding it are logged out): 401 `INVALID_TOKEN`. An expired one
-    is 401 `TOKEN_EXPIRED`. A deactivated account cannot refresh.
+    is 401 `TOKEN_EXPIRED`. A deactivated account cannot refresh. A session ends
+    `JWT_SESSION_MAX_AGE` (30 days by default) after its login however often it is
+    refreshed: past that a refresh is 401 `INVALID_TOKEN`, and no token outlives it.
     """
     return resource_response(sessions.rotate(body["refresh_token"]))
 

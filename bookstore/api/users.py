@@ -78,8 +78,10 @@ def update_me(body: dict[str, Any]):
     with its refresh token. A taken email is 409 `DUPLICATE_RESOURCE`.
     """
     identity = _identity()
-    user = locked_for_write(User, identity.user_id, user_to_dict)
-    return resource_response(user_to_dict(accounts.update_profile(user, identity, body)))
+    user = accounts.update_profile(
+        identity, body, lambda: locked_for_write(User, identity.user_id, user_to_dict)
+    )
+    return resource_response(user_to_dict(user))
 
 
 @bp.get("/users")
@@ -123,5 +125,7 @@ def update_user(user_id: int, body: dict[str, Any]):
     working (401 `INVALID_TOKEN`); a deactivated user's sessions are revoked and they
     cannot log in. Admins cannot change their own role or active flag (403).
     """
-    user = locked_for_write(User, user_id, user_to_dict)
-    return resource_response(user_to_dict(accounts.admin_update(user, _identity(), body)))
+    user = accounts.admin_update(
+        lambda: locked_for_write(User, user_id, user_to_dict), _identity(), body
+    )
+    return resource_response(user_to_dict(user))

@@ -51,6 +51,7 @@ class JWTSettings:
     audience: str
     access_ttl: int
     refresh_ttl: int
+    session_max_age: int
 
 
 def _build_settings(app: Flask) -> JWTSettings:
@@ -72,6 +73,7 @@ def _build_settings(app: Flask) -> JWTSettings:
         audience=cfg.get("JWT_AUDIENCE", "bookstore-api"),
         access_ttl=cfg.get("JWT_ACCESS_TTL", 900),
         refresh_ttl=cfg.get("JWT_REFRESH_TTL", 14 * 24 * 3600),
+        session_max_age=cfg.get("JWT_SESSION_MAX_AGE", 30 * 24 * 3600),
     )
 
 
@@ -89,8 +91,9 @@ def now_ts() -> int:
 
 
 def encode_token(
-    user_id: int, role: str, token_type: str, ttl: int, **extra: Any
+    user_id: int, role: str, token_type: str, ttl: int, *, ends_at: int | None = None, **extra: Any
 ) -> tuple[str, dict[str, Any]]:
+    """Sign a token living ``ttl`` seconds, or until ``ends_at`` (the session end) if sooner."""
     s = settings()
     now = now_ts()
     claims = {
@@ -98,7 +101,7 @@ def encode_token(
         "role": role,
         "jti": uuid.uuid4().hex,
         "iat": now,
-        "exp": now + ttl,
+        "exp": now + ttl if ends_at is None else min(now + ttl, ends_at),
         "iss": s.issuer,
         "aud": s.audience,
         "type": token_type,
@@ -112,15 +115,24 @@ def new_session_id() -> str:
 
 
 def create_access_token(
-    user_id: int, role: str, *, version: int = 0, session_id: str | None = None
+    user_id: int,
+    role: str,
+    *,
+    version: int = 0,
+    session_id: str | None = None,
+    ends_at: int | None = None,
 ) -> str:
     """A 15-minute access token; ``session_id`` ties it to a refresh family (logout)."""
     extra = {"sid": session_id or new_session_id(), "ver": version}
-    return encode_token(user_id, role, "access", settings().access_ttl, **extra)[0]
+    return encode_token(user_id, role, "access", settings().access_ttl, ends_at=ends_at, **extra)[0]
 
 
-def create_refresh_token(user_id: int, role: str, session_id: str) -> tuple[str, dict[str, Any]]:
-    return encode_token(user_id, role, "refresh", settings().refresh_ttl, sid=session_id)
+def create_refresh_token(
+    user_id: int, role: str, session_id: str, ends_at: int | None = None
+) -> tuple[str, dict[str, Any]]:
+    """A refresh token; it never outlives ``ends_at``, the session's absolute end."""
+    ttl = settings().refresh_ttl
+    return encode_token(user_id, role, "refresh", ttl, ends_at=ends_at, sid=session_id)
 
 
 def decode_token(token: str, token_type: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from bookstore.models.book import Book
 from bookstore.models.idempotency import IdempotencyKey
 from bookstore.models.magazine import Magazine
 from bookstore.models.order import Order, OrderItem
-from bookstore.models.token import RefreshToken, RevokedToken
+from bookstore.models.token import RefreshFamily, RefreshToken, RevokedToken
 from bookstore.models.user import User
 from bookstore.models.webhook import (
     DeliveryAttempt,
@@ -22,6 +22,7 @@ __all__ = [
     "Magazine",
     "Order",
     "OrderItem",
+    "RefreshFamily",
     "RefreshToken",
     "RevokedToken",
     "User",

@@ -11,12 +11,34 @@ from bookstore.extensions import db
 from bookstore.models.base import utcnow
 
 
+class RefreshFamily(db.Model):
+    """One login session: the refresh tokens issued one after the other since a login.
+
+    ``revoked_at`` (logout, reuse, password change, deactivation) ends every token of the
+    family at once, including one a concurrent refresh is inserting: refresh and revoke
+    both lock this row. ``created_at`` bounds the session (``JWT_SESSION_MAX_AGE``).
+    """
+
+    __tablename__ = "refresh_families"
+    __table_args__ = (
+        Index("ix_refresh_families_user_id", "user_id"),
+        Index("ix_refresh_families_created_at", "created_at"),
+        Index("ix_refresh_families_revoked_at", "revoked_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, nullable=False
+    )
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class RefreshToken(db.Model):
-    """One issued refresh token. A family is one login session; each use rotates it.
+    """One issued refresh token of a family; each use rotates it.
 
     Only the SHA-256 of the token is stored. ``used_at`` marks a token that has been
-    exchanged (presenting it again revokes the family); ``revoked_at`` marks a token
-    whose family was revoked (logout, reuse, password change, deactivation).
+    exchanged (presenting it again revokes the family).
     """
 
     __tablename__ = "refresh_tokens"
@@ -28,14 +50,15 @@ class RefreshToken(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
-    family_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    family_id: Mapped[str] = mapped_column(
+        ForeignKey("refresh_families.id", ondelete="CASCADE"), nullable=False
+    )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     issued_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, nullable=False
     )
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RevokedToken(db.Model):

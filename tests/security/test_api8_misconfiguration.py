@@ -137,7 +137,7 @@ def test_cors_names_the_allowed_origin_never_a_wildcard_and_no_credentials():
 
 
 def test_production_allows_no_origin_unless_configured():
-    config = load_config({"SECRET_KEY": "s" * 40})
+    config = load_config({"SECRET_KEY": "q7Vd2LxR9mK4tWz8bN1cHf6gJp3sYa0uEo5iTr-_Zk"})
     assert config["APP_ENV"] == "production" and config["CORS_ORIGINS"] == []
     client = create_app({"CORS_ORIGINS": config["CORS_ORIGINS"]}).test_client()
     response = preflight(client, "http://localhost:5173")

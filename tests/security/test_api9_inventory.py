@@ -62,7 +62,7 @@ def test_the_root_lists_exactly_the_collections_served(client):
 
 def test_production_runs_without_debugging(monkeypatch):
     monkeypatch.setenv("APP_ENV", "production")
-    monkeypatch.setenv("SECRET_KEY", "a-production-secret-of-enough-length-0123456789")
+    monkeypatch.setenv("SECRET_KEY", "q7Vd2LxR9mK4tWz8bN1cHf6gJp3sYa0uEo5iTr-_Zk")
     monkeypatch.setenv("BCRYPT_ROUNDS", "12")
     app = create_app()
     assert app.config["APP_ENV"] == "production"
@@ -76,6 +76,6 @@ def test_production_runs_without_debugging(monkeypatch):
 def test_a_debug_variable_does_not_turn_debugging_on(monkeypatch, flag):
     monkeypatch.setenv(flag, "1")
     monkeypatch.setenv("APP_ENV", "production")
-    monkeypatch.setenv("SECRET_KEY", "a-production-secret-of-enough-length-0123456789")
+    monkeypatch.setenv("SECRET_KEY", "q7Vd2LxR9mK4tWz8bN1cHf6gJp3sYa0uEo5iTr-_Zk")
     monkeypatch.setenv("BCRYPT_ROUNDS", "12")
     assert create_app().debug is False
