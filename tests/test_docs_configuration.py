@@ -62,9 +62,11 @@ def read_settings() -> dict[str, object]:
                 args = node.args
                 if isinstance(node.func, ast.Name) and node.func.id in READERS:
                     name, default = args[1], args[2] if len(args) > 2 else None
-                elif isinstance(node.func, ast.Name) and node.func.id in NAME_FIRST_READERS:
-                    name, default = args[0], args[1] if len(args) > 1 else None
-                elif is_environ_get(node):
+                elif (
+                    isinstance(node.func, ast.Name)
+                    and node.func.id in NAME_FIRST_READERS
+                    or is_environ_get(node)
+                ):
                     name, default = args[0], args[1] if len(args) > 1 else None
                 else:
                     continue
