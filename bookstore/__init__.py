@@ -22,8 +22,7 @@ from bookstore.cli import register_cli
 from bookstore.config import DEFAULT_SQLITE_URL, load_config
 from bookstore.db import reads, session_end
 from bookstore.extensions import cors, migrate
-from bookstore.redis import cache, ratelimit
-from bookstore.redis import client as redis_link
+from bookstore.redis import cache, client, ratelimit
 from bookstore.serving import metrics
 from bookstore.serving.logs import configure_logging
 from bookstore.web import headers
@@ -150,7 +149,7 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _init_limits_and_cache(app: Flask) -> None:
-    redis_link.init_app(app)
+    client.init_app(app)
     # The limiter's before_request must run before the cache's: cache hits count too.
     ratelimit.init_app(app)
     cache.init_app(app)

@@ -218,7 +218,7 @@ def _add_headers(response: Response) -> Response:
     if not counted:
         return response
     amount, remaining, reset, window = _applicable(counted)
-    add_headers(  # numbers only: composed pairs (bookstore.web.responses.ComposedHeaders)
+    add_headers(
         response,
         (
             ("X-RateLimit-Limit", str(amount)),
