@@ -41,10 +41,10 @@ def test_a_missing_secret_is_one_line_and_status_2(entry, tmp_path):
     done = _run(ENTRY_POINTS[entry], tmp_path, _env(APP_ENV="production"))
 
     assert done.returncode == CONFIG_EXIT_STATUS, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert lines == [
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(
         "bookstore: configuration error: SECRET_KEY must be set when APP_ENV=production"
-    ]
+    )
     assert "Traceback" not in done.stdout + done.stderr
 
 
