@@ -347,4 +347,5 @@ def _rate_limits_and_cache(env: dict[str, str]) -> dict[str, Any]:
         "CACHE_TTL": _int(env, "CACHE_TTL", 120, minimum=1),
         "CACHE_MAX_ENTRIES": _int(env, "CACHE_MAX_ENTRIES", 256, minimum=1),
         "CACHE_MAX_ENTRY_BYTES": _int(env, "CACHE_MAX_ENTRY_BYTES", 256 * 1024, minimum=1024),
+        "CACHE_LIST_STOCK_MAX_AGE": _int(env, "CACHE_LIST_STOCK_MAX_AGE", 5, minimum=1),
     }

@@ -10,7 +10,6 @@ from sqlalchemy import Select, bindparam, exists, func, literal_column, or_, sel
 from bookstore import openapi
 from bookstore.api.resource import (
     CREATED_HEADERS,
-    catalog_cache_control,
     catalog_item,
     create_resource,
     delete_resource,
@@ -18,6 +17,7 @@ from bookstore.api.resource import (
     is_postgres,
     replace_resource,
     row_or_404,
+    stock_list_cache_control,
     update_resource,
     where_between,
     where_equal,
@@ -110,7 +110,7 @@ def book_list_response(page: Page, *, include_author: bool):
         embed_authors(items)
     items = [select_fields(item, page.fields) for item in items]
     return collection_response(
-        items, page.pagination, page.links, cache_control=catalog_cache_control()
+        items, page.pagination, page.links, cache_control=stock_list_cache_control()
     )
 
 

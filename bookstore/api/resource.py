@@ -16,6 +16,7 @@ from bookstore.db import reads
 from bookstore.exceptions import NotFound, PreconditionFailed
 from bookstore.extensions import db
 from bookstore.pagination import Page, select_fields
+from bookstore.redis import cache
 from bookstore.services import transaction
 from bookstore.services.idempotency import REPLAYED_HEADER
 from bookstore.web.responses import (
@@ -35,6 +36,14 @@ ToDict = Callable[[Any], dict[str, Any]]
 def catalog_cache_control() -> str:
     config = current_app._get_current_object().config  # type: ignore[attr-defined]
     return f"public, max-age={config['CATALOG_MAX_AGE']}"
+
+
+def stock_list_cache_control() -> str:
+    """A list carrying stock, which orders change without invalidating it: a short life."""
+    cache.list_with_stock()
+    config = current_app._get_current_object().config  # type: ignore[attr-defined]
+    max_age = min(config["CATALOG_MAX_AGE"], config["CACHE_LIST_STOCK_MAX_AGE"])
+    return f"public, max-age={max_age}"
 
 
 def is_postgres() -> bool:

@@ -1,4 +1,4 @@
-"""Response cache for public catalog reads, shared in Redis (or in process without it).
+r"""Response cache for public catalog reads, shared in Redis (or in process without it).
 
 What is cached: ``GET``/``HEAD`` of the ``books``, ``authors`` and ``magazines``
 blueprints that answer ``200`` with ``Cache-Control: public``. The key is canonical: the
@@ -10,28 +10,39 @@ same for every caller, so a bearer token does not bypass the cache; anything
 ``meta``, the ``ETag`` and the headers, so a hit answers ``If-None-Match`` with 304
 and carries a fresh request id.
 
-Invalidation: every entry is tagged with the catalog *generation* read at lookup time.
-Any commit that wrote a catalog table (seen by SQLAlchemy session events, so services
-such as orders are covered too) bumps the generation right after the commit, and a tag
-that does not match is a miss: no read after a write returns the old data, whichever
-worker or instance serves it. The lookup is one ``MGET generation entry`` before the
-view, a miss is stored at the end of its request; entries have a TTL, a size cap and
-there are at most ``CACHE_MAX_ENTRIES`` of them.
+Invalidation by what changed. Every entry is tagged with the catalog *generation* read
+at lookup time, and a book's own resource (``/v1/books/{id}``) also with that book's
+generation; a tag that does not match is a miss, and each is bumped right after the
+commit that changed it (seen by SQLAlchemy session events), whichever worker or
+instance serves the next read:
+
+- a book whose row changed in stock only (orders, cancellations, expiry; the services
+  report the ids of their Core ``UPDATE``\ s with :func:`books_changed`): that book's
+  generation. Lists that carry stock are cached for ``CACHE_LIST_STOCK_MAX_AGE`` at
+  most (:func:`list_with_stock`), which bounds how old the stock they show may be;
+- any other catalog write (other columns, inserts, deletes, authors, magazines, and a
+  Core ``UPDATE`` of books nobody reported): the catalog generation, so every entry.
+
+The lookup is one ``MGET`` of the generation(s) and the entry before the view, a miss
+is stored at the end of its request if its tag is still current; entries have a TTL, a
+size cap and there are at most ``CACHE_MAX_ENTRIES`` of them.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
 import orjson
-from flask import Flask, Request, current_app, has_app_context
+from flask import Flask, Request, current_app, has_app_context, has_request_context
 from marshmallow import ValidationError
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from bookstore import openapi
+from bookstore.extensions import db
 from bookstore.openapi.decorators import view_doc
 from bookstore.redis.cache_stores import LocalStore, RedisStore
 from bookstore.redis.client import get_link
@@ -44,8 +55,15 @@ openapi.COMMON_HEADERS["X-Cache"] = {
 }
 CATALOG_BLUEPRINTS = frozenset({"books", "authors", "magazines"})
 CATALOG_TABLES = frozenset({"books", "authors", "magazines"})
-_PENDING = "bookstore.redis.cache"  # environ: (url, generation) of a miss to store
-_CHANGED = "bookstore.catalog_changed"  # session.info: this transaction wrote the catalog
+BOOK_ITEM_ENDPOINT = "books.get_book"
+STOCK_COLUMNS = frozenset({"stock", "updated_at"})  # a change of these alone: stock-only
+_PENDING = "bookstore.redis.cache"  # environ: (url, tag, book id) of a miss to store
+_STOCK_LIST = "bookstore.redis.cache.stock_list"  # environ: a list that carries stock
+# session.info keys of this transaction: it wrote the catalog beyond stock; ran a Core
+# UPDATE of books not reported yet; the ids of books whose stock changed.
+_CHANGED = "bookstore.catalog_changed"
+_UNREPORTED = "bookstore.catalog_unreported_update"
+_BOOK_IDS = "bookstore.catalog_book_ids"
 
 
 def init_app(app: Flask) -> None:
@@ -64,7 +82,14 @@ def init_app(app: Flask) -> None:
         )
     app.extensions["bookstore_cache"] = store
     app.before_request(functools.partial(_lookup, store))
-    app.after_request(functools.partial(_store, store, app.config["CACHE_MAX_ENTRY_BYTES"]))
+    app.after_request(
+        functools.partial(
+            _store,
+            store,
+            app.config["CACHE_MAX_ENTRY_BYTES"],
+            app.config["CACHE_LIST_STOCK_MAX_AGE"],
+        )
+    )
     app.cli.add_command(cache_clear_command)
     _listen_for_catalog_writes()
 
@@ -74,6 +99,23 @@ def invalidate() -> None:
     store = current_app.extensions.get("bookstore_cache")
     if store is not None:
         store.bump()
+
+
+def books_changed(ids: Iterable[int]) -> None:
+    """Report that these books' stock changed in this transaction (a Core ``UPDATE``).
+
+    Call it right after the statement: at commit only these books' own entries go stale,
+    not every cached list. A Core ``UPDATE`` of books left unreported invalidates all.
+    """
+    info = db.session.info
+    info.setdefault(_BOOK_IDS, set()).update(ids)
+    info.pop(_UNREPORTED, None)
+
+
+def list_with_stock() -> None:
+    """Mark this response as a list carrying stock: cached ``CACHE_LIST_STOCK_MAX_AGE`` at most."""
+    if has_request_context():
+        current_request().environ[_STOCK_LIST] = True
 
 
 @click.command("cache-clear")
@@ -118,9 +160,11 @@ def _lookup(store: RedisStore | LocalStore) -> Response | None:
     url = cache_key()
     if url is None:
         return None
-    generation, entry = store.get(url)
+    req = current_request()
+    book_id = (req.view_args or {}).get("book_id") if req.endpoint == BOOK_ITEM_ENDPOINT else None
+    tag, entry = store.get(url, book_id)
     if entry is None:
-        current_request().environ[_PENDING] = (url, generation)
+        req.environ[_PENDING] = (url, tag, book_id)
         return None
     return _replay(entry)
 
@@ -147,14 +191,17 @@ _KEPT_HEADERS = frozenset({"etag", "cache-control", "link"})
 _MISS = (("X-Cache", "MISS"),)
 
 
-def _store(store: RedisStore | LocalStore, max_bytes: int, response: Response) -> Response:
-    pending = current_request().environ.pop(_PENDING, None)
+def _store(
+    store: RedisStore | LocalStore, max_bytes: int, stock_max_age: int, response: Response
+) -> Response:
+    environ = current_request().environ
+    pending = environ.pop(_PENDING, None)
     if pending is None:
         return response
     add_headers(response, _MISS)
-    url, generation = pending
-    if generation is None or response.status_code != 200 or response.direct_passthrough:
-        return response  # generation None: Redis unreachable, no tag to store under
+    url, tag, book_id = pending
+    if tag is None or response.status_code != 200 or response.direct_passthrough:
+        return response  # tag None: Redis unreachable, no tag to store under
     # One pass over the headers instead of a case-insensitive scan per name.
     kept = {}
     for name, value in response.headers:
@@ -175,7 +222,8 @@ def _store(store: RedisStore | LocalStore, max_bytes: int, response: Response) -
     if not body.endswith(tail) or len(body) > max_bytes:
         return response
     head = orjson.dumps([etag, cache_control, kept.get("link")])
-    store.put(url, generation, head + b"\n" + body[: -len(tail)])
+    ttl = stock_max_age if environ.get(_STOCK_LIST) else None
+    store.put(url, tag, head + b"\n" + body[: -len(tail)], ttl, book_id)
     return response
 
 
@@ -192,27 +240,47 @@ def _listen_for_catalog_writes() -> None:
 
 
 def _note_flush(session: Session, flush_context: UOWTransaction) -> None:
-    for obj in (*session.new, *session.dirty, *session.deleted):
-        if getattr(obj, "__tablename__", None) in CATALOG_TABLES:
+    if any(_is_catalog(obj) for obj in (*session.new, *session.deleted)):
+        session.info[_CHANGED] = True
+    for obj in session.dirty:
+        if not _is_catalog(obj):
+            continue
+        changed = {attr.key for attr in inspect(obj).attrs if attr.history.has_changes()}
+        if changed and changed <= STOCK_COLUMNS and obj.__tablename__ == "books":
+            session.info.setdefault(_BOOK_IDS, set()).add(obj.id)
+        elif changed:
             session.info[_CHANGED] = True
-            return
+
+
+def _is_catalog(obj: object) -> bool:
+    return getattr(obj, "__tablename__", None) in CATALOG_TABLES
 
 
 def _note_statement(state: ORMExecuteState) -> None:
     # Core or ORM-enabled INSERT/UPDATE/DELETE run through the session (bulk stock updates).
     if state.is_select or not (state.is_insert or state.is_update or state.is_delete):
         return
-    table = getattr(state.statement, "table", None)
-    if getattr(table, "name", None) in CATALOG_TABLES:
+    table = getattr(getattr(state.statement, "table", None), "name", None)
+    if table == "books" and state.is_update:
+        state.session.info[_UNREPORTED] = True  # until books_changed() names the ids
+    elif table in CATALOG_TABLES:
         state.session.info[_CHANGED] = True
 
 
 def _after_commit(session: Session) -> None:
-    if session.info.pop(_CHANGED, False) and has_app_context():
-        store = current_app.extensions.get("bookstore_cache")
-        if store is not None:
-            store.bump()
+    everything = session.info.pop(_CHANGED, False) | session.info.pop(_UNREPORTED, False)
+    ids = session.info.pop(_BOOK_IDS, None)
+    if not (everything or ids) or not has_app_context():
+        return
+    store = current_app.extensions.get("bookstore_cache")
+    if store is None:
+        return
+    if everything:
+        store.bump()  # every entry carries the catalog generation: the books' too
+    else:
+        store.bump_books(ids)
 
 
 def _after_rollback(session: Session) -> None:
-    session.info.pop(_CHANGED, None)
+    for key in (_CHANGED, _UNREPORTED, _BOOK_IDS):
+        session.info.pop(key, None)

@@ -48,6 +48,7 @@ from bookstore.extensions import db
 from bookstore.models import Book, Order, OrderItem, User
 from bookstore.models.base import MONEY, utcnow
 from bookstore.models.order import TOTAL
+from bookstore.redis import cache
 from bookstore.schemas.book import book_to_dict
 from bookstore.schemas.order import order_to_dict
 from bookstore.services import outbox
@@ -89,6 +90,7 @@ def place_order(
     postgres = db.engine.dialect.name == "postgresql"
     now = utcnow()
     reserved, order_id = _reserve_pg(user_id, lines, now) if postgres else _reserve(lines, now)
+    cache.books_changed(reserved)  # stock only: these books' entries, not every list
     if len(reserved) < len(lines):
         raise _refusal(lines, reserved)
     items = [_line(reserved[line["book_id"]], line["quantity"]) for line in lines]

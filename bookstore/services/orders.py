@@ -23,6 +23,7 @@ from bookstore.exceptions import Conflict, Forbidden, NotFound
 from bookstore.extensions import db
 from bookstore.models import Book, Order, OrderItem
 from bookstore.models.base import utcnow
+from bookstore.redis import cache
 from bookstore.schemas.order import order_to_dict
 from bookstore.services import outbox
 from bookstore.services.transaction import commit
@@ -114,6 +115,7 @@ def return_stock(items: Iterable[Any]) -> None:
         db.session.execute(
             update(books).where(books.c.id == book_id).values(stock=books.c.stock + copies[book_id])
         )
+    cache.books_changed(copies)  # stock only: these books' entries, not every list
 
 
 def emit(event_type: str, order: Any, items: Sequence[Any]) -> None:

@@ -232,10 +232,10 @@ def test_only_responses_marked_public_are_stored(app, make, cache_control, store
     store = app.extensions["bookstore_cache"]
     with app.test_request_context(path):
         generation, _ = store.get(cache.cache_key())
-        request.environ["bookstore.redis.cache"] = (path, generation)
+        request.environ["bookstore.redis.cache"] = (path, generation, None)
         body = b'{"data":{},"meta":{"request_id":"' + request_id().encode() + b'"}}'
         response = Response(body, headers={"Cache-Control": cache_control, "ETag": '"e"'})
-        cache._store(store, app.config["CACHE_MAX_ENTRY_BYTES"], response)
+        cache._store(store, app.config["CACHE_MAX_ENTRY_BYTES"], 5, response)
         assert response.headers["X-Cache"] == "MISS"
         assert (store.get(path)[1] is not None) is stored
 

@@ -55,12 +55,13 @@ def test_a_read_after_a_write_on_another_instance_is_fresh(pair, make, admin_hea
 
     for stock in range(1, 9):
         assert cached(path) and cached("/v1/books")
-        resp = requests.patch(
-            writer.url + path, json={"stock": stock}, headers=admin_headers, timeout=5
-        )
+        # Not stock alone: a title change is catalog-wide, lists are fresh at once too.
+        body = {"stock": stock, "title": f"Edition {stock}"}
+        resp = requests.patch(writer.url + path, json=body, headers=admin_headers, timeout=5)
         assert resp.status_code == 200, resp.text
         assert read(path).json()["data"]["stock"] == stock
-        assert read("/v1/books").json()["data"][0]["stock"] == stock
+        listed = read("/v1/books").json()["data"][0]
+        assert (listed["stock"], listed["title"]) == (stock, f"Edition {stock}")
 
 
 def test_without_redis_the_workers_of_one_instance_never_serve_stale_reads(
