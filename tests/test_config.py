@@ -310,3 +310,13 @@ def test_bad_order_settings_are_refused_in_one_line(env, message):
     with pytest.raises(ConfigError) as caught:
         load_config({"APP_ENV": "development", **env})
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_the_list_stock_bound_is_a_whole_second_at_least():
+    assert load_config({"APP_ENV": "development"})["CACHE_LIST_STOCK_MAX_AGE"] == 5
+    custom = load_config({"APP_ENV": "development", "CACHE_LIST_STOCK_MAX_AGE": "1"})
+    assert custom["CACHE_LIST_STOCK_MAX_AGE"] == 1
+    for raw, message in (("0", "at least 1, got 0"), ("5s", "an integer, got '5s'")):
+        with pytest.raises(ConfigError) as caught:
+            load_config({"APP_ENV": "development", "CACHE_LIST_STOCK_MAX_AGE": raw})
+        assert str(caught.value) == f"CACHE_LIST_STOCK_MAX_AGE must be {message}"

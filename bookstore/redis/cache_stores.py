@@ -246,6 +246,12 @@ class LocalStore:
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
 
+    def expires_in(self, url: str) -> float | None:
+        """Seconds this URL's entry has left (what Redis ``TTL`` tells of a shared one)."""
+        with self._lock:
+            item = self._entries.get(url)
+        return None if item is None else item[1] - time.monotonic()
+
     def bump(self) -> None:
         self.counter.increment()
         with self._lock:
