@@ -74,6 +74,22 @@ async function loadBooks(path = state.listPath, { fresh = false } = {}) {
   }
 }
 
+// A list may show stock a few seconds old (CACHE_LIST_STOCK_MAX_AGE); a book's own resource
+// never does: after our own order or cancellation, read the stock of those books there.
+async function refreshStock(bookIds) {
+  await loadBooks(state.listPath, { fresh: true });
+  const shown = state.books.filter((book) => bookIds.includes(book.id));
+  const reads = shown.map((book) =>
+    api.get(`/v1/books/${book.id}?fields=id,stock`, { cache: "no-cache" }));
+  try {
+    const fresh = await Promise.all(reads);
+    fresh.forEach(({ body }, n) => { shown[n].stock = body.data.stock; });
+    drawBooks();
+  } catch (error) {
+    fail(error);
+  }
+}
+
 function drawBooks() {
   renderBooks(state.books, { signedIn: Boolean(state.user), onOrder: placeOrder, onShow: showBook });
 }
@@ -182,7 +198,7 @@ async function submitPending(attempt = 1) {
     showOrder(order, result.location, result);
     const note = result.replayed ? " (the server replayed the first answer: no new order)" : "";
     showMessage(`Order #${order.id} placed: ${order.total}.${note}`, "info");
-    loadBooks(state.listPath, { fresh: true });
+    refreshStock(body.items.map((item) => item.book_id));
     loadOrders();
     if (body.items.some((item) => item.book_id === state.detail?.id)) showBook(state.detail);
   } catch (error) {
@@ -226,7 +242,7 @@ async function runAction(path) {
     showOrder(order, state.order.url, result);
     showMessage(`Order #${order.id} is ${order.status}.`, "info");
     loadOrders();
-    if (order.status === "cancelled") loadBooks(state.listPath, { fresh: true }); // stock is back
+    if (order.status === "cancelled") refreshStock(order.items.map((item) => item.book_id));
   } catch (error) {
     fail(error);
   }

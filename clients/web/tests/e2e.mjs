@@ -132,7 +132,7 @@ async function orderAndPay() {
   await retry.click(); // the same Idempotency-Key: the server replays, no second order
   await page.waitForSelector("#order-status");
   seen.placed = { ...(await orderCard(page)), message: await page.textContent("#message") };
-  // The list is reloaded past the browser's cache (catalog pages are public, max-age=60).
+  // The list is reloaded, and the ordered book's stock read from the book itself (exact).
   await page.waitForFunction(
     ([title, before]) => [...document.querySelectorAll("#books tr")].some((tr) =>
       tr.textContent.includes(title) && tr.children[5].textContent !== before),
