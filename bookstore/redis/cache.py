@@ -107,6 +107,8 @@ def books_changed(ids: Iterable[int]) -> None:
     Call it right after the statement: at commit only these books' own entries go stale,
     not every cached list. A Core ``UPDATE`` of books left unreported invalidates all.
     """
+    if "bookstore_cache" not in current_app.extensions:
+        return  # no cache: nothing to invalidate, and nothing left in the session
     info = db.session.info
     info.setdefault(_BOOK_IDS, set()).update(ids)
     info.pop(_UNREPORTED, None)

@@ -6,7 +6,14 @@ import time
 
 import pytest
 
-from bookstore.redis.cache_stores import INDEX_KEY, FileCounter, LocalStore, RedisStore, entry_key
+from bookstore.redis.cache_stores import (
+    INDEX_KEY,
+    FileCounter,
+    LocalStore,
+    RedisStore,
+    book_key,
+    entry_key,
+)
 from bookstore.redis.client import RedisLink
 from tests.redis.monitor import Monitor
 
@@ -111,3 +118,63 @@ def test_local_stores_of_one_machine_share_the_generation(tmp_path):
     first.bump()  # a write in another worker
     assert second.get("/v1/books") == (1, None)
     assert FileCounter(tmp_path / "generation").value == 1
+
+
+def test_a_books_entry_is_tagged_with_its_own_generation_too(redis_server, redis_store):
+    tag, _ = redis_store.get("/v1/books/1", 1)
+    assert tag == b"0:0"
+    redis_store.put("/v1/books/1", tag, b"item", book_id=1)
+    redis_store.put("/v1/books", b"0", b"list")
+    redis_store.bump_books([2])
+    assert redis_store.get("/v1/books/1", 1) == (b"0:0", b"item")
+    redis_store.bump_books([1, 3])
+    tag, entry = redis_store.get("/v1/books/1", 1)
+    assert entry is None and tag != b"0:0"
+    assert redis_store.get("/v1/books") == (b"0", b"list")  # lists keep theirs
+    with redis_server.client() as client:
+        assert 60 < client.ttl(book_key(1)) <= 2 * 60 + 60
+
+
+def test_a_book_generation_never_comes_back_after_its_key_expires(redis_server, redis_store):
+    redis_store.bump_books([1])
+    tag, _ = redis_store.get("/v1/books/1", 1)
+    redis_store.put("/v1/books/1", tag, b"item", book_id=1)
+    with redis_server.client() as client:
+        client.delete(book_key(1))  # as if it had expired
+    redis_store.bump_books([1])
+    assert redis_store.get("/v1/books/1", 1)[1] is None  # a new value, not the old one again
+
+
+def test_an_entry_whose_tag_went_stale_is_not_stored(redis_server, redis_store):
+    tag, _ = redis_store.get("/v1/books/1", 1)  # lookup, then the view reads old rows
+    redis_store.bump_books([1])  # an order commits meanwhile
+    redis_store.put("/v1/books/1", tag, b"old stock", book_id=1)
+    with redis_server.client() as client:  # not even kept: its key could expire and return
+        assert not client.exists(entry_key("/v1/books/1"))
+
+
+def test_a_shorter_ttl_is_kept_and_never_longer_than_the_stores(redis_server, redis_store):
+    redis_store.put("/v1/books", b"0", b"list", ttl=1)
+    redis_store.put("/v1/authors", b"0", b"list", ttl=600)
+    with redis_server.client() as client:
+        assert 0 < client.ttl(entry_key("/v1/books")) <= 1
+        assert 1 < client.ttl(entry_key("/v1/authors")) <= 60
+
+
+def test_a_book_bump_redis_cannot_take_becomes_a_catalog_wide_one(redis_server, redis_store):
+    redis_server.stop()
+    redis_store.bump_books([1])
+    assert redis_store.bump_pending and not redis_store.link.up
+
+
+def test_local_stores_of_one_machine_share_the_book_generations(tmp_path):
+    first, second = (LocalStore(8, 60, tmp_path / "generation") for _ in range(2))
+    tag = second.tag(7)
+    second.put("/v1/books/7", tag, b"item", book_id=7)
+    second.put("/v1/books", second.tag(None), b"list", ttl=1)
+    assert 0 < second.expires_in("/v1/books") <= 1
+    first.bump_books([8])
+    assert second.get("/v1/books/7", 7) == (tag, b"item")
+    first.bump_books([7])  # an order in another worker
+    assert second.get("/v1/books/7", 7)[1] is None
+    assert second.get("/v1/books")[1] == b"list"
