@@ -17,6 +17,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from deploy.processes import Instance, rolling_restart
 from tests.conftest import DATABASE_URL
@@ -27,11 +29,20 @@ from tests.proxy.conftest import Cluster, slow_connection
 pytestmark = pytest.mark.e2e
 
 
+def reading_session(cluster: Cluster) -> requests.Session:
+    """A client that, like a browser, sends a GET again once when a kept-alive connection was
+    closed before any answer (RFC 9112 9.3.1); nginx closes idle ones on a reload."""
+    session = cluster.proxy.session()
+    retry = Retry(total=1, connect=1, read=1, status=0, allowed_methods=frozenset({"GET"}))
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    return session
+
+
 def read_load(cluster: Cluster, paths: list[str]):
     sessions: dict[int, requests.Session] = {}
 
     def traffic(n: int) -> tuple[str, requests.Response]:
-        session = sessions.setdefault(n // 1_000_000, cluster.proxy.session())
+        session = sessions.setdefault(n // 1_000_000, reading_session(cluster))
         url = cluster.proxy.url + paths[n % len(paths)]
         return "read", session.get(url, verify=str(cluster.proxy.cert), timeout=60)
 
