@@ -250,6 +250,7 @@ class LiveServer:
             "WEB_CONCURRENCY": str(workers),
             **(env or {}),
         }
+        self.workers = int(self.env["WEB_CONCURRENCY"])
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20) -> LiveServer:
@@ -268,8 +269,12 @@ class LiveServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {self.log.read_text()[-2000:]}")
             try:
-                if requests.get(self.url + "/health/live", timeout=1).status_code == 200:
+                # Ready once it answers and every worker is forked (gunicorn spawns them
+                # one at a time, so the first can answer before the last exists).
+                answered = requests.get(self.url + "/health/live", timeout=1).status_code == 200
+                if answered and len(self.worker_pids()) >= self.workers:
                     return self
+                time.sleep(0.05)
             except (requests.ConnectionError, requests.Timeout):
                 # The socket accepts before gunicorn does: a booting server times out.
                 time.sleep(0.1)
