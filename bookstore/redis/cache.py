@@ -2,13 +2,13 @@ r"""Response cache for public catalog reads, shared in Redis (or in process with
 
 What is cached: ``GET``/``HEAD`` of the ``books``, ``authors`` and ``magazines``
 blueprints that answer ``200`` with ``Cache-Control: public``. The key is canonical: the
-path plus the query as the view's own query schema parses it (:func:`cache_key`), so
-every spelling of one query is one entry, and a query the view would refuse (unknown,
-repeated or invalid parameters) is not cached at all. Those representations are the
-same for every caller, so a bearer token does not bypass the cache; anything
-``private``/``no-store`` is never stored. The entry is the body up to (not including)
-``meta``, the ``ETag`` and the headers, so a hit answers ``If-None-Match`` with 304
-and carries a fresh request id.
+path plus the query as the view's own query schema parses it
+(:func:`~bookstore.redis.cache_keys.cache_key`), so every spelling of one query is one
+entry, and a query the view would refuse (unknown, repeated or invalid parameters) is
+not cached at all. Those representations are the same for every caller, so a bearer
+token does not bypass the cache; anything ``private``/``no-store`` is never stored. The
+entry is the body up to (not including) ``meta``, the ``ETag`` and the headers, so a hit
+answers ``If-None-Match`` with 304 and carries a fresh request id.
 
 Invalidation by what changed. Every entry is tagged with the catalog *generation* read
 at lookup time, and a book's own resource (``/v1/books/{id}``) also with that book's
@@ -23,8 +23,10 @@ instance serves the next read:
 - any other catalog write (other columns, inserts, deletes, authors, magazines, and a
   Core ``UPDATE`` of books nobody reported): the catalog generation, so every entry.
 
-The lookup is one ``MGET`` of the generation(s) and the entry before the view, a miss
-is stored at the end of its request if its tag is still current; entries have a TTL, a
+The lookup reads the generation(s) and the entry before the view: within the rate
+limiter's script call when the limiter counts in Redis (:mod:`bookstore.redis.readahead`,
+so a hit costs one round trip), else with one ``MGET``. A miss is stored at the end of
+its request if its tag is still current; entries have a TTL, a
 size cap and there are at most ``CACHE_MAX_ENTRIES`` of them.
 """
 
@@ -37,13 +39,13 @@ from pathlib import Path
 import click
 import orjson
 from flask import Flask, Request, current_app, has_app_context, has_request_context
-from marshmallow import ValidationError
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from bookstore import openapi
 from bookstore.extensions import db
-from bookstore.openapi.decorators import view_doc
+from bookstore.redis import readahead
+from bookstore.redis.cache_keys import entry_of
 from bookstore.redis.cache_stores import LocalStore, RedisStore
 from bookstore.redis.client import get_link
 from bookstore.web.requests import current_request, request_id
@@ -53,9 +55,7 @@ openapi.COMMON_HEADERS["X-Cache"] = {
     "description": "`HIT` or `MISS` on public catalog reads (the shared response cache)",
     "schema": {"type": "string", "enum": ["HIT", "MISS"]},
 }
-CATALOG_BLUEPRINTS = frozenset({"books", "authors", "magazines"})
 CATALOG_TABLES = frozenset({"books", "authors", "magazines"})
-BOOK_ITEM_ENDPOINT = "books.get_book"
 STOCK_COLUMNS = frozenset({"stock", "updated_at"})  # a change of these alone: stock-only
 _PENDING = "bookstore.redis.cache"  # environ: (url, tag, book id) of a miss to store
 _STOCK_LIST = "bookstore.redis.cache.stock_list"  # environ: a list that carries stock
@@ -81,6 +81,8 @@ def init_app(app: Flask) -> None:
             generation_file=Path(app.instance_path) / "cache-generation",
         )
     app.extensions["bookstore_cache"] = store
+    if isinstance(store, RedisStore):
+        readahead.register(app, functools.partial(_lookup_keys, store))
     app.before_request(functools.partial(_lookup, store))
     app.after_request(
         functools.partial(
@@ -130,41 +132,23 @@ def cache_clear_command() -> None:
 # -- the request path --------------------------------------------------------------------
 
 
-def cache_key(req: Request | None = None) -> str | None:
-    """This request's canonical cache key, or None when it is not to be cached.
-
-    A catalog read without a query string is keyed on its path. With one, the view's
-    query schema parses it, as the view will: the key is the path plus the parsed
-    values, sorted by name, so parameter order, percent-encoding and the spelling of a
-    value (``per_page=020``) make no new entry. A parameter the schema does not know, a
-    repeated parameter or a value it refuses: not cached (the view answers 400 anyway).
-    """
-    req = req or current_request()
-    if req.method not in ("GET", "HEAD") or req.blueprint not in CATALOG_BLUEPRINTS:
-        return None
-    if not req.environ.get("QUERY_STRING"):
-        return req.path
-    view = current_app.view_functions.get(req.endpoint or "")
-    schema = None if view is None else view_doc(view).get("query")
-    args = req.args
-    if schema is None or any(len(values) > 1 for values in args.listvalues()):
-        return None
-    try:
-        parsed = schema.load(args.to_dict())
-    except ValidationError:
-        return None
-    if not parsed:
-        return req.path
-    return f"{req.path}?{orjson.dumps(sorted(parsed.items()), default=str).decode()}"
+def _lookup_keys(store: RedisStore, req: Request) -> list[str] | None:
+    entry = entry_of(req)
+    return None if entry is None else store.lookup_keys(*entry)
 
 
 def _lookup(store: RedisStore | LocalStore) -> Response | None:
-    url = cache_key()
-    if url is None:
-        return None
     req = current_request()
-    book_id = (req.view_args or {}).get("book_id") if req.endpoint == BOOK_ITEM_ENDPOINT else None
-    tag, entry = store.get(url, book_id)
+    planned = entry_of(req)
+    if planned is None:
+        return None
+    url, book_id = planned
+    if isinstance(store, RedisStore):
+        keys = store.lookup_keys(url, book_id)
+        fetched = None if keys is None else readahead.take(req, keys)
+        tag, entry = store.get(url, book_id, fetched)
+    else:
+        tag, entry = store.get(url, book_id)
     if entry is None:
         req.environ[_PENDING] = (url, tag, book_id)
         return None

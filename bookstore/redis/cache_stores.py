@@ -105,9 +105,20 @@ class RedisStore:
     def _generation_keys(self, book_id: int | None) -> list[str]:
         return [GENERATION_KEY] if book_id is None else [GENERATION_KEY, book_key(book_id)]
 
-    def get(self, url: str, book_id: int | None = None) -> tuple[bytes | None, bytes | None]:
-        keys = [*self._generation_keys(book_id), entry_key(url)]
-        values = self.link.run("cache lookup", functools.partial(self._fetch, keys))
+    def lookup_keys(self, url: str, book_id: int | None = None) -> list[str] | None:
+        """The keys :meth:`get` reads, for another call to fetch; None while a bump is owed."""
+        if self.bump_pending:
+            return None  # the lookup must replay the bump first, in its own call
+        return [*self._generation_keys(book_id), entry_key(url)]
+
+    def get(
+        self, url: str, book_id: int | None = None, fetched: list[bytes | None] | None = None
+    ) -> tuple[bytes | None, bytes | None]:
+        """``fetched``: the values of :meth:`lookup_keys`, read already in this request."""
+        values = fetched
+        if values is None:
+            keys = [*self._generation_keys(book_id), entry_key(url)]
+            values = self.link.run("cache lookup", functools.partial(self._fetch, keys))
         if values is None:
             return None, None
         *generations, raw = values

@@ -29,6 +29,7 @@ from bookstore import openapi
 from bookstore.auth import Identity
 from bookstore.auth.decorators import token_identity
 from bookstore.exceptions import APIError
+from bookstore.redis import readahead
 from bookstore.redis.client import get_link
 from bookstore.redis.ratelimit_storage import Window, Windows
 from bookstore.web.requests import current_request
@@ -152,16 +153,24 @@ class Limiter:
         req = current_request()
         if req.method == "OPTIONS" or req.endpoint in EXEMPT_ENDPOINTS:
             return
-        for limit, scope, key in self.policy.applicable(req):
+        *first, last = self.policy.applicable(req)
+        for limit, scope, key in first:
             self.spend(limit, scope, key)
+        # The last limit's script call also reads what the cache will look up next.
+        reads = readahead.want(req)
+        window = self.spend(*last, reads=reads)
+        if reads and window is not None and window.reads is not None:
+            readahead.deliver(req, reads, window.reads)
 
-    def spend(self, limit: RateLimitItem, scope: str, key: str) -> None:
+    def spend(
+        self, limit: RateLimitItem, scope: str, key: str, reads: list[str] | None = None
+    ) -> Window | None:
         """Count one hit of ``key`` under ``limit``; raise :class:`RateLimited` past it."""
         try:
-            window = self.windows.hit(limit, scope, key)
+            window = self.windows.hit(limit, scope, key, reads)
         except Exception:  # a broken limiter must not fail the request
             log.exception("rate limiting failed; request let through")
-            return
+            return None
         numbers = _numbers(limit, window)  # once: the headers and Retry-After agree
         current_request().environ.setdefault(_COUNTED, []).append((window, numbers))
         if not window.acquired:
@@ -170,6 +179,7 @@ class Limiter:
                 f"Rate limit of {limit} exceeded; retry in {retry_after} seconds",
                 headers={"Retry-After": str(retry_after)},
             )
+        return window
 
 
 def spend_account_attempt(email: str) -> None:

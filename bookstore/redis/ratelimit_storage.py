@@ -25,8 +25,9 @@ from bookstore.redis.client import RedisLink
 # start (a binary search, the list being in time order) and trims them in one LTRIM,
 # so one request never runs a loop as long as the limit while Redis, single-threaded,
 # makes everyone else wait.
-# ARGV: now, limit, window length in seconds, cost.
-# Returns {1 if acquired else 0, oldest timestamp inside the window, hits inside it}.
+# KEYS: the window[, keys to read when the hit is counted]. ARGV: now, limit, window
+# length in seconds, cost. Returns {1 if acquired else 0, oldest timestamp inside the
+# window, hits inside it[, the values of the keys to read]} (see bookstore.redis.readahead).
 ACQUIRE_AND_COUNT = """
 local now = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
@@ -60,7 +61,14 @@ if count + cost <= limit then
     count = count + cost
     acquired = 1
 end
-return {acquired, oldest or ARGV[1], count}
+local reply = {acquired, oldest or ARGV[1], count}
+if acquired == 1 and #KEYS > 1 then
+    local values = redis.call('MGET', unpack(KEYS, 2))
+    for i = 1, #values do
+        reply[3 + i] = values[i]
+    end
+end
+return reply
 """
 
 
@@ -70,6 +78,7 @@ class Window(NamedTuple):
     acquired: bool
     reset_at: float  # epoch seconds
     remaining: int
+    reads: list[bytes | None] | None = None  # the values of ``reads`` keys, when fetched
 
 
 def storage_key(limit: RateLimitItem, scope: str, key: str) -> str:
@@ -85,17 +94,25 @@ class Windows:
         self.memory = MovingWindowRateLimiter(MemoryStorage())
         self.script = None if link is None else link.client.register_script(ACQUIRE_AND_COUNT)
 
-    def hit(self, limit: RateLimitItem, scope: str, key: str) -> Window:
+    def hit(
+        self, limit: RateLimitItem, scope: str, key: str, reads: list[str] | None = None
+    ) -> Window:
+        """Count one hit; in Redis, also read ``reads`` in the same call if it is counted."""
         if self.link is not None:
             expiry = limit.get_expiry()
             args = [repr(time.time()), limit.amount, expiry, 1]
-            keys = [storage_key(limit, scope, key)]
+            keys = [storage_key(limit, scope, key), *(reads or ())]
             reply = self.link.run(
                 "rate limiting", lambda client: self.script(keys=keys, args=args, client=client)
             )
             if reply is not None:
-                acquired, oldest, count = reply
-                return Window(bool(acquired), float(oldest) + expiry, limit.amount - int(count))
+                acquired, oldest, count, *values = reply
+                return Window(
+                    bool(acquired),
+                    float(oldest) + expiry,
+                    limit.amount - int(count),
+                    values if reads and acquired else None,
+                )
         acquired = self.memory.hit(limit, scope, key)
         reset_at, remaining = self.memory.get_window_stats(limit, scope, key)
         return Window(acquired, reset_at, remaining)

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from bookstore import create_app
 from bookstore.extensions import db
 from bookstore.models import Book
-from bookstore.redis import cache
+from bookstore.redis import cache, cache_keys
 from bookstore.web.requests import request_id
 from tests.conftest import REDIS_URL
 from tests.helpers import assert_error
@@ -231,7 +231,7 @@ def test_only_responses_marked_public_are_stored(app, make, cache_control, store
     path = f"/v1/books/{make.book().id}"
     store = app.extensions["bookstore_cache"]
     with app.test_request_context(path):
-        generation, _ = store.get(cache.cache_key())
+        generation, _ = store.get(cache_keys.cache_key())
         request.environ["bookstore.redis.cache"] = (path, generation, None)
         body = b'{"data":{},"meta":{"request_id":"' + request_id().encode() + b'"}}'
         response = Response(body, headers={"Cache-Control": cache_control, "ETag": '"e"'})
