@@ -67,7 +67,7 @@ run: $(BIN)/.installed-runtime  ## migrate, load sample data and serve under gun
 serve: $(BIN)/.installed-runtime  ## serve under gunicorn without migrating or seeding
 	APP_ENV=$${APP_ENV:-development} PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-worker: $(BIN)/.installed-runtime  ## run the webhook delivery worker alone (see README, Webhooks)
+worker: $(BIN)/.installed-runtime  ## run the webhook delivery worker alone (docs/webhooks.md)
 	APP_ENV=$${APP_ENV:-development} $(BIN)/flask webhooks work
 
 expirer: $(BIN)/.installed-runtime  ## run the expiry of unpaid orders alone (docs/orders.md)

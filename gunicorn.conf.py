@@ -5,7 +5,7 @@ requests gunicorn refuses in the JSON envelope and refuses new connections as so
 graceful stop begins). Threaded workers keep HTTP keep-alive
 connections (browsers, Postman, load balancers) open instead of reconnecting per request
 as sync workers do, and a slow client does not pin a whole process. Each worker's
-database pool is sized to its thread count (see bookstore/config.py) so connections are
+database pool is sized to its thread count (bookstore/config/settings.py) so connections are
 reused, never reopened.
 """
 

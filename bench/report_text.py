@@ -93,6 +93,6 @@ def method(r: dict[str, Any]) -> list[str]:
         f" {max(m.get('api_db_connections', 0) for m in r['summary'].values())} (its pools,"
         " sized to the threads, reuse their connections; the baseline's pool holds its own).",
         "",
-        "Reproduce: `make bench` (see README, Performance). Raw figures of every round:"
+        "Reproduce: `make bench` (docs/performance.md). Raw figures of every round:"
         " `bench/out/results.json`; server logs: `bench/out/*.log`.",
     ]

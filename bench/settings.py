@@ -1,4 +1,4 @@
-"""Benchmark settings, every one from an environment variable (see README, Performance)."""
+"""Benchmark settings, every one from an environment variable (docs/performance.md)."""
 
 from __future__ import annotations
 

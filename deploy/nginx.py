@@ -21,7 +21,7 @@ from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parent / "nginx" / "nginx.conf.template"
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
-# The app's and gunicorn's defaults (bookstore/config.py, gunicorn.conf.py).
+# The app's and gunicorn's defaults (bookstore/config/, gunicorn.conf.py).
 DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
 DEFAULT_GUNICORN_TIMEOUT = 30
 DEFAULT_GUNICORN_KEEPALIVE = 5

@@ -1,6 +1,6 @@
 """docs/configuration.md lists every environment variable the code reads, with its default.
 
-The names and literal defaults come from the code itself (``bookstore/config.py``'s
+The names and literal defaults come from the code itself (``bookstore/config/``'s
 readers, ``os.environ`` lookups anywhere in ``bookstore/``, ``gunicorn.conf.py``), so a
 new setting without a row, or a default changed in one place only, fails here.
 """
@@ -16,7 +16,16 @@ from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "configuration.md"
 README = ROOT / "README.md"
-READERS = {"_str", "_int", "_bool", "_float", "_list", "_pem", "_rate_limit"}  # (env, name, ...)
+# bookstore.config's readers, all called as (env, name, default, ...)
+READERS = {
+    "read_str",
+    "read_int",
+    "read_bool",
+    "read_float",
+    "read_list",
+    "_pem",
+    "_rate_limit",
+}
 NAME_FIRST_READERS = {"_env_int"}  # gunicorn.conf.py's (name, default)
 ROW = re.compile(r"^\| ((?:`[A-Z][A-Z0-9_]*`(?:, )?)+) \| ([^|]*) \|", re.M)
 UNKNOWN = object()  # computed at run time: the docs describe it in words

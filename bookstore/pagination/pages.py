@@ -25,10 +25,6 @@ from bookstore.pagination import counting, cursors
 from bookstore.pagination.cursors import encode_cursor
 from bookstore.web.responses import query_string
 
-# Parameters that shape the page rather than filter the rows.
-PAGE_PARAMETERS = frozenset({"page", "per_page", "cursor", "sort", "fields", "include"})
-
-
 # Returned whatever ``fields=`` asks for.
 ALWAYS_FIELDS = ("id", "_links")
 

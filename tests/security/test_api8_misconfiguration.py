@@ -6,7 +6,7 @@ keeps its own, looser one: Swagger UI runs script). HSTS only when configured. C
 answers only the configured origins, never ``*``, never with credentials. Also proven
 elsewhere: a disallowed origin gets no CORS headers on a simple request
 (tests/web/test_http.py::TestCORS), 500s carry no stack trace (tests/web/test_http.py),
-production refuses default secrets (tests/test_config.py).
+production refuses default secrets (tests/config/test_tokens.py).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ USER_AGENT = "Bookstore-Webhooks/1.0"
 EXCERPT_BYTES = 1024
 ERROR_CHARS = 500
 # Addresses tried when connecting fails: covers a dead IPv6 route next to a working IPv4
-# one. The lease must cover this many connects plus the read (see bookstore/config.py).
+# one. The lease must cover this many connects plus the read (bookstore/config/settings.py).
 MAX_ADDRESSES = 2
 
 
