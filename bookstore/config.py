@@ -182,6 +182,21 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         # How long a stored Idempotency-Key outcome is replayed (the contract says 24 hours).
         "IDEMPOTENCY_TTL_SECONDS": _int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=1),
         **_rate_limits_and_cache(env),
+        **_performance_switches(env),
+    }
+
+
+def _performance_switches(env: dict[str, str]) -> dict[str, bool]:
+    """Optimisations that have to earn their place: ``false`` serves the plain way instead.
+
+    Each answers the same either way (ETag values aside, for the hash); the benchmark
+    turns one off at a time to measure it (bench/RESULTS.md).
+    """
+    return {
+        "PERF_ORJSON_ENVELOPE": _bool(env, "PERF_ORJSON_ENVELOPE", True),
+        "PERF_XXH3_ETAG": _bool(env, "PERF_XXH3_ETAG", True),
+        "PERF_QUERY_LOADERS": _bool(env, "PERF_QUERY_LOADERS", True),
+        "PERF_GC_FREEZE": _bool(env, "PERF_GC_FREEZE", True),
     }
 
 
