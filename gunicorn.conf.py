@@ -53,7 +53,7 @@ def _env_int(name: str, default: int, minimum: int = 0) -> int:
 
 # Refuse a bad configuration here, in one line, before any worker tries to boot with it.
 try:
-    config = load_config()
+    app_config = load_config()  # not `config`: gunicorn would read it as its own -c setting
 except ConfigError as exc:
     exit_on_config_error(exc)
 
@@ -103,5 +103,5 @@ def post_worker_init(worker):
     Modules, routes, schemas and metadata never become garbage; frozen, a full collection
     no longer walks them with the GIL held (bench/RESULTS.md has the figures).
     """
-    if config["PERF_GC_FREEZE"]:
+    if app_config["PERF_GC_FREEZE"]:
         gc.freeze()

@@ -51,6 +51,15 @@ def method(r: dict[str, Any]) -> list[str]:
     ]
     if not any(name.endswith("_plain") for name in r["summary"]):
         plain = []
+    if any("_plain_no_" in name for name in r["summary"]):
+        plain.append(
+            "- **Optimisations, with and without**: the same plain server is restarted with one"
+            " performance switch false (`PERF_ORJSON_ENVELOPE`, `PERF_XXH3_ETAG`,"
+            " `PERF_QUERY_LOADERS`, `PERF_GC_FREEZE`; docs/configuration.md), runs that switch's"
+            " scenarios, and is restarted with all switches on before the next round's own; a"
+            " freshly started server runs each of its scenarios once for 2 s, not recorded,"
+            " before the measured run."
+        )
     return [
         "## How it is measured",
         "",
