@@ -155,8 +155,8 @@ PLAIN = [
 PLAIN_ENV = {"RATELIMIT_ENABLED": "false", "CACHE_ENABLED": "false"}  # the "plain" server's
 # The kept optimisations, each with the plain scenarios it must speed up by 5 % to stay:
 # (performance switch, what it does, the scenarios "on"). Each "off" twin runs the same
-# requests in the same rounds on the plain server restarted with the switch false
-# (bench.run restarts it for the "on" ones too, so both start alike).
+# requests right after it in every round, on the plain server restarted with the switch
+# false (bench.run restarts it for the "on" ones too, so both start alike).
 SWITCHES = (
     ("PERF_ORJSON_ENVELOPE", "orjson envelope splicing", ("book_miss_plain", "cursor_0_plain")),
     ("PERF_XXH3_ETAG", "XXH3 ETags", ("book_miss_plain", "cursor_0_plain")),
@@ -200,7 +200,11 @@ MIX = [
     for prefix, where, server in (("", "", "app"), ("cluster_", "cluster: ", "cluster"))
     for suffix, what, orders in (("", "full mix", True), ("_read", "orders removed", False))
 ]
-SCENARIOS = BOOK + LISTS + PAGES + PLAIN + SWITCHED_OFF + WRITES + MIX
+# Each plain scenario is followed by its "off" twins: an on/off pair runs seconds apart.
+PLAIN_AND_OFF = [
+    t for on in PLAIN for t in [on, *(s for s in SWITCHED_OFF if s.tags["on"] == on.name)]
+]
+SCENARIOS = BOOK + LISTS + PAGES + PLAIN_AND_OFF + WRITES + MIX
 WORKER_CLASS_SCENARIOS = ("book_miss", "baseline_miss", "book_hit", "baseline_hot")
 # Each baseline scenario and its twin under the sync worker: ratios use the faster.
 BASELINE_TWINS = {
