@@ -94,8 +94,13 @@ cluster-stop: $(BIN)/.installed-runtime  ## stop exactly what make cluster start
 cluster-restart: $(BIN)/.installed-runtime  ## restart the instances one at a time, each drained in nginx first
 	$(BIN)/python -m deploy.cluster restart
 
+# pytest-xdist: TEST_WORKERS processes (0: none), each on its own database and Redis
+# database derived from the two above (docs/testing.md); worksteal evens out the slow tests.
+TEST_WORKERS ?= 2
+
 test: install  ## run the whole suite against TEST_DATABASE_URL and TEST_REDIS_URL
-	TEST_DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest \
+		$(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist worksteal) $(PYTEST_ARGS)
 
 lint: install  ## ruff lint and format check, and the import layers (lint-imports)
 	$(BIN)/ruff check $(LINT_PATHS)

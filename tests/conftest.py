@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -36,10 +37,38 @@ from tests import factories
 pytest_plugins = ["tests.webhook_support"]
 
 ROOT = Path(__file__).resolve().parent.parent
-DATABASE_URL = (
-    os.environ.get("TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/bookstore_test"
+# Under pytest-xdist (`make test`) worker gwN runs on its own database and Redis database,
+# derived from the TEST_* ones: gw0 uses them as given (docs/testing.md).
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+REDIS_DATABASES = 16  # Redis' default count of numbered databases
+
+
+def worker_database_url(url: str, worker: int) -> str:
+    """``..._test`` -> ``..._gwN_test`` for worker N > 0; a name not ending in _test is kept
+    (pytest_configure refuses it)."""
+    parsed = make_url(url)
+    name = parsed.database or ""
+    if worker == 0 or not name.endswith("_test"):
+        return url
+    name = f"{name.removesuffix('_test')}_gw{worker}_test"
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def worker_redis_url(url: str, worker: int) -> str:
+    """The next database index for each worker N > 0 (wrapping round at 16)."""
+    parsed = urlsplit(url)
+    index = int(parsed.path.strip("/") or 0)
+    path = f"/{(index + worker) % REDIS_DATABASES}"
+    return urlunsplit((parsed.scheme, parsed.netloc, path, parsed.query, parsed.fragment))
+
+
+DATABASE_URL = worker_database_url(
+    os.environ.get("TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/bookstore_test",
+    WORKER,
 )
-REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
+REDIS_URL = worker_redis_url(
+    os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/15", WORKER
+)
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 TEST_ENV = {
     "APP_ENV": "testing",

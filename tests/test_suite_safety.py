@@ -39,7 +39,9 @@ def _databases() -> set[str]:
 
 
 def _pytest(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    child = {**os.environ, **env}
+    # The child is a plain run, not an xdist worker: it must use the TEST_* names as given.
+    parent = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    child = {**parent, **env}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_smoke.py"],
         cwd=ROOT,
