@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.dataset import DEPTHS
@@ -28,8 +28,6 @@ class Scenario:
     warm: bool = False  # request every path once before the run (cache-hit scenarios)
     group: str = "other"
     tags: dict[str, object] = field(default_factory=dict)
-    # More environment for the "plain" server: a performance switch turned off (SWITCHES).
-    server_env: dict[str, str] = field(default_factory=dict)
 
 
 BOOK = [
@@ -144,49 +142,8 @@ PLAIN = [
         paths="cursor_0",
         group="plain",
     ),
-    Scenario(
-        "list_filtered_plain",
-        "GET /v1/books?category&min_price&max_price&sort=-price (page 1), limiter and cache off",
-        server="plain",
-        paths="list_filtered",
-        group="plain",
-    ),
 ]
 PLAIN_ENV = {"RATELIMIT_ENABLED": "false", "CACHE_ENABLED": "false"}  # the "plain" server's
-# The kept optimisations, each with the plain scenarios it must speed up by 5 % to stay:
-# (performance switch, what it does, the scenarios "on"). Each "off" twin runs the same
-# requests right after it in every round, on the plain server restarted with the switch
-# false (bench.run restarts it for the "on" ones too, so both start alike).
-SWITCHES = (
-    ("PERF_ORJSON_ENVELOPE", "orjson envelope splicing", ("book_miss_plain", "cursor_0_plain")),
-    ("PERF_XXH3_ETAG", "XXH3 ETags", ("book_miss_plain", "cursor_0_plain")),
-    ("PERF_QUERY_LOADERS", "per-combination query loaders", ("list_filtered_plain",)),
-    ("PERF_GC_FREEZE", "gc.freeze() in each worker", ("book_miss_plain",)),
-)
-
-
-def switched_off(on: str, switch: str) -> str:
-    """The name of scenario ``on`` run with ``switch`` false: ``book_miss_plain_no_xxh3_etag``."""
-    return f"{on}_no_{switch.removeprefix('PERF_').lower()}"
-
-
-def _switch_scenarios() -> list[Scenario]:
-    plain = {s.name: s for s in PLAIN}
-    return [
-        replace(
-            plain[on],
-            name=switched_off(on, switch),
-            label=f"{plain[on].label}, {switch}=false",
-            group="switches",
-            server_env={switch: "false"},
-            tags={"switch": switch, "on": on},
-        )
-        for switch, _, ons in SWITCHES
-        for on in ons
-    ]
-
-
-SWITCHED_OFF = _switch_scenarios()
 # The mixed workload (bench.mixgen), with and without orders, on the API and the cluster.
 MIX = [
     Scenario(
@@ -200,11 +157,7 @@ MIX = [
     for prefix, where, server in (("", "", "app"), ("cluster_", "cluster: ", "cluster"))
     for suffix, what, orders in (("", "full mix", True), ("_read", "orders removed", False))
 ]
-# Each plain scenario is followed by its "off" twins: an on/off pair runs seconds apart.
-PLAIN_AND_OFF = [
-    t for on in PLAIN for t in [on, *(s for s in SWITCHED_OFF if s.tags["on"] == on.name)]
-]
-SCENARIOS = BOOK + LISTS + PAGES + PLAIN_AND_OFF + WRITES + MIX
+SCENARIOS = BOOK + LISTS + PAGES + PLAIN + WRITES + MIX
 WORKER_CLASS_SCENARIOS = ("book_miss", "baseline_miss", "book_hit", "baseline_hot")
 # Each baseline scenario and its twin under the sync worker: ratios use the faster.
 BASELINE_TWINS = {
@@ -212,12 +165,6 @@ BASELINE_TWINS = {
     "baseline_hot": "baseline_hot_sync",
     "baseline_list": "baseline_list_sync",
 }
-
-
-def switch_scenario_names() -> list[str]:
-    """The "on" scenarios of SWITCHES and their "off" twins, in the benchmark's order."""
-    wanted = {on for _, _, ons in SWITCHES for on in ons} | {s.name for s in SWITCHED_OFF}
-    return [s.name for s in SCENARIOS if s.name in wanted]
 
 
 def by_name(names: list[str] | None) -> list[Scenario]:
@@ -287,10 +234,3 @@ def run_mix(config: dict[str, object]) -> dict[str, object]:
             result["command"] = f"python -m bench.mixgen ({config['connections']} connections)"
             return result
     raise RuntimeError(f"bench.mixgen gave no result:\n{done.stdout}\n{done.stderr}")
-
-
-if __name__ == "__main__":
-    # ``python -m bench.loadgen switches``: the names for ``bench.run --only``.
-    if sys.argv[1:] != ["switches"]:
-        raise SystemExit("usage: python -m bench.loadgen switches")
-    print(",".join(switch_scenario_names()))

@@ -1,20 +1,12 @@
 """Uncached ``GET /v1/books/{id}`` in a loop, in this process: no gunicorn, no load generator.
 
-    python -m bench.readloop [api|baseline] [--requests N] [--pages | --list NAME]
-        [--gc paused|on|frozen] [--profile]
+    python -m bench.readloop [api|baseline] [--requests N] [--pages] [--profile]
     valgrind --tool=callgrind --collect-atstart=no --toggle-collect=sys_call_tracing \
         python -m bench.readloop api --requests 600
 
 ``--pages`` reads 20-book list pages instead: the API's cursor pages at depth 0 (distinct
 spellings of one cursor, from the request lists ``make bench`` writes, so every one is a
-miss) and the baseline's keyset page of the same 20 books. ``--list NAME`` reads another
-of those lists (``list_filtered``: filtered pages with a query string).
-
-The app is built from the environment, so a performance switch is compared by running
-the loop twice, e.g. with ``PERF_XXH3_ETAG=false`` (and ``RATELIMIT_ENABLED=false
-CACHE_ENABLED=false`` for the benchmark's plain server). ``--gc on`` lets the collector
-run during the loop, ``--gc frozen`` too after ``gc.freeze()`` right after the app is
-built, as gunicorn.conf.py's worker hook does: the two compare ``PERF_GC_FREEZE``.
+miss) and the baseline's keyset page of the same 20 books.
 
 Calls the WSGI app directly with a minimal environ, for distinct random ids of the
 benchmark database (``make bench`` seeds it), after emptying the benchmark's own Redis
@@ -67,15 +59,15 @@ def _app(which: str, settings: Settings) -> Callable[..., Any]:
     return app
 
 
-def _paths(which: str, listed: str | None, count: int, seed: int, settings: Settings) -> list[str]:
+def _paths(which: str, pages: bool, count: int, seed: int, settings: Settings) -> list[str]:
     """``count`` request paths, distinct for the API (every one a cache miss)."""
     rng = random.Random(seed)
-    if not listed:
+    if not pages:
         return [f"/v1/books/{i}" for i in rng.sample(range(1, settings.books + 1), count)]
     if which == "baseline":
         return [f"/v1/books?after={depth_boundary(0)}"] * count
-    paths = (OUT / "requests" / f"{listed}.txt").read_text().split()
-    return rng.sample(paths, count)
+    cursors = (OUT / "requests" / "cursor_0.txt").read_text().split()
+    return rng.sample(cursors, count)
 
 
 def _environ(path: str) -> dict[str, Any]:
@@ -105,20 +97,11 @@ def main() -> None:
     parser.add_argument("which", nargs="?", choices=("api", "baseline"), default="api")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--pages", action="store_true", help="20-book list pages instead")
-    parser.add_argument("--list", help="a request list of make bench instead (list_filtered)")
-    parser.add_argument(
-        "--gc",
-        choices=("paused", "on", "frozen"),
-        default="paused",
-        help="the collector during the loop: paused, running, or running after gc.freeze()",
-    )
     parser.add_argument("--profile", action="store_true", help="cProfile the timed requests")
     parser.add_argument("--seed", type=int, default=os.getpid(), help="ids drawn (default: pid)")
     args = parser.parse_args()
     settings = Settings()
     app = _app(args.which, settings)
-    if args.gc == "frozen":
-        gc.freeze()  # as gunicorn.conf.py's post_worker_init, once the app is loaded
     statuses: dict[str, int] = {}
 
     def start_response(status: str, headers: list[Any], exc_info: Any = None) -> None:
@@ -130,8 +113,7 @@ def main() -> None:
             pass
         getattr(body, "close", lambda: None)()
 
-    listed = args.list or ("cursor_0" if args.pages else None)
-    paths = _paths(args.which, listed, WARM_UP + args.requests, args.seed, settings)
+    paths = _paths(args.which, args.pages, WARM_UP + args.requests, args.seed, settings)
     for path in paths[:WARM_UP]:
         read(path)
 
@@ -140,9 +122,8 @@ def main() -> None:
             read(path)
 
     profile = cProfile.Profile() if args.profile else None
-    if args.gc == "paused":
-        gc.collect()
-        gc.disable()
+    gc.collect()
+    gc.disable()
     before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     if profile:
         profile.enable()
@@ -152,7 +133,7 @@ def main() -> None:
     elapsed, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
     gc.enable()
     n = args.requests
-    what = f"{listed} pages" if listed else "reads"
+    what = "list pages" if args.pages else "reads"
     print(
         f"{args.which}: {n} {what}, statuses {statuses}; per request: "
         f"{elapsed / n * 1e6:.0f} us wall, "

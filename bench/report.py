@@ -13,7 +13,6 @@ from typing import Any
 
 from bench import plots, report_mix
 from bench.dataset import DEPTHS
-from bench.loadgen import SWITCHES, switched_off
 from bench.report_targets import LABELS, ms, ratio, round_ratios, rps_ratio, targets
 from bench.settings import OUT, RESULTS_MD
 
@@ -163,57 +162,6 @@ def plain_table(r: dict[str, Any]) -> list[str]:
     return out
 
 
-GAIN_TO_KEEP = 1.05  # an optimisation stays where it gives at least 5 % end to end
-
-
-def switches_table(r: dict[str, Any]) -> list[str]:
-    """Each kept optimisation against the same requests with its switch off, same rounds."""
-    s = r["summary"]
-    rows = [
-        (switch, what, on, switched_off(on, switch))
-        for switch, what, ons in SWITCHES
-        for on in ons
-        if on in s and switched_off(on, switch) in s
-    ]
-    if not rows:
-        return []
-    out = [
-        "Each optimisation the redesign kept has a switch (`PERF_*`, docs/configuration.md). "
-        "The API with limiter and cache off (so every response is built) served the same "
-        "requests with the switch on and, restarted, with it off, right after, in every "
-        "round. "
-        f"An optimisation stays where it gives at least {round(100 * GAIN_TO_KEEP) - 100} % "
-        "more req/s "
-        "on one of its scenarios (on / off >= "
-        f"{GAIN_TO_KEEP:.2f}); otherwise the plain way replaces it.",
-        "",
-        "| optimisation (switch) | scenario | req/s on | req/s off | on / off | by round "
-        "| p99 ms on / off | API CPU µs on / off | 5 % rule |",
-        "|---|---|---:|---:|---:|---|---:|---:|---|",
-    ]
-    verdicts: dict[str, bool] = {}
-    for switch, what, on, off in rows:
-        value = ratio(s[on]["rps"], s[off]["rps"])
-        verdicts[switch] = verdicts.get(switch, False) or value >= GAIN_TO_KEEP
-        rounds = " / ".join(f"{x:.2f}" for x in round_ratios(r, on, off)) or "–"
-        cpu = [s[name].get("cpu_us", {}).get("api") for name in (on, off)]
-        cpu_cell = " / ".join(f"{c:.0f}" for c in cpu) if None not in cpu else "–"
-        out.append(
-            f"| {what} (`{switch}`) | {LABELS[on]} | {s[on]['rps']:.0f} | {s[off]['rps']:.0f} "
-            f"| {value:.2f} | {rounds} | {ms(s[on]['p99'])} / {ms(s[off]['p99'])} | {cpu_cell} "
-            f"| {'kept' if value >= GAIN_TO_KEEP else 'below 5 %'} |"
-        )
-    out.append("")
-    out.append(
-        "By the rule: "
-        + "; ".join(
-            f"`{switch}` {'kept' if ok else '**removed**'}" for switch, ok in verdicts.items()
-        )
-        + "."
-    )
-    return out
-
-
 def cpu_table(r: dict[str, Any]) -> list[str]:
     """Where each scenario's CPU goes: microseconds per request by process (medians)."""
     out = [
@@ -264,9 +212,6 @@ def render(r: dict[str, Any]) -> str:
     plain = plain_table(r)
     if plain:
         lines += ["", "## What the rate limiter and the response cache cost", "", *plain]
-    switches = switches_table(r)
-    if switches:
-        lines += ["", "## Optimisations, with and without", "", *switches]
     lines += ["", *report_mix.section(r)]
     lines += ["", "## Pagination depth", "", *pages_table(r), "", "![pages](plots/pagination.png)"]
     lines += ["", "## SQL statements per request against page size", "", *per_page_table(r)]

@@ -47,20 +47,10 @@ def method(r: dict[str, Any]) -> list[str]:
     plain = [
         "- **The API with limiter and cache off** is the same app served a third time, with"
         " `RATELIMIT_ENABLED=false` and `CACHE_ENABLED=false` (no Redis on a read), measured in"
-        " the same rounds for the same requests as the uncached read, the cursor page and the"
-        " filtered list page.",
+        " the same rounds for the same requests as the uncached read and the cursor page.",
     ]
     if not any(name.endswith("_plain") for name in r["summary"]):
         plain = []
-    if any("_plain_no_" in name for name in r["summary"]):
-        plain.append(
-            "- **Optimisations, with and without**: each scenario of the plain server is"
-            " followed, in every round, by the same requests on the plain server restarted with"
-            " one performance switch false (`PERF_ORJSON_ENVELOPE`, `PERF_XXH3_ETAG`,"
-            " `PERF_QUERY_LOADERS`, `PERF_GC_FREEZE`; docs/configuration.md); it is restarted"
-            " with every switch on for the next scenario, and a freshly started server runs each"
-            " of its scenarios once for 2 s, not recorded, before the measured run."
-        )
     return [
         "## How it is measured",
         "",

@@ -79,10 +79,6 @@ class Runner:
         self.files = files
         self.redis = redis.Redis.from_url(settings.redis_url)
         self.servers: dict[str, servers.Server] = {}
-        self.worker_class = "gthread"
-        # The plain server's performance switches now, and the scenarios it has warmed up.
-        self.plain_env: dict[str, str] = {}
-        self.plain_warm: set[str] = set()
 
     def start(self, worker_class: str, plain: bool = False) -> None:
         """The API and the baseline; with ``plain``, the API with limiter and cache off too.
@@ -91,7 +87,6 @@ class Runner:
         rounds (``baseline_sync``), and the cluster joins when BENCH_CLUSTER_URL is set.
         """
         s = self.settings
-        self.worker_class = worker_class
         self.servers = {
             "app": servers.start(s, "app", "wsgi:app", s.app_port, worker_class),
             "baseline": servers.start(
@@ -103,41 +98,19 @@ class Runner:
                 s, "baseline", "bench.baseline:app", s.baseline_sync_port, "sync"
             )
         if plain:
-            self.start_plain({})
+            self.servers["plain"] = servers.start(
+                s, "plain", "wsgi:app", s.plain_port, worker_class, loadgen.PLAIN_ENV
+            )
         if s.cluster_url:
             self.servers["cluster"] = servers.Remote("cluster", s.cluster_url)
-
-    def start_plain(self, switches: dict[str, str]) -> None:
-        """(Re)start the API with limiter and cache off, and ``switches`` (PERF_*=false)."""
-        if "plain" in self.servers:
-            self.servers.pop("plain").stop()
-        s = self.settings
-        env = {**loadgen.PLAIN_ENV, **switches}
-        name = "-".join(["plain", *(switch.lower() for switch in switches)])  # its log's name
-        self.servers["plain"] = servers.start(
-            s, name, "wsgi:app", s.plain_port, self.worker_class, env
-        )
-        self.plain_env, self.plain_warm = dict(switches), set()
 
     def stop(self) -> None:
         for server in self.servers.values():
             server.stop()
         self.servers = {}
 
-    def server_for(self, scenario: loadgen.Scenario) -> servers.Server | servers.Remote:
-        """The scenario's server; the plain one restarted first if its switches differ,
-        and every scenario warmed up once on a freshly started plain server."""
-        if scenario.server != "plain":
-            return self.servers[scenario.server]
-        if scenario.server_env != self.plain_env:
-            self.start_plain(scenario.server_env)
-        if scenario.name not in self.plain_warm:
-            self.plain_warm.add(scenario.name)
-            self.once(scenario, WARM_UP_SECONDS)
-        return self.servers["plain"]
-
     def once(self, scenario: loadgen.Scenario, duration: int) -> dict[str, Any]:
-        server = self.server_for(scenario)
+        server = self.servers[scenario.server]
         if scenario.server != "cluster":
             self.redis.flushdb()  # the benchmark's own Redis DB: a cold response cache
         env = {"BENCH_BOOKS": str(self.settings.order_books)}
@@ -197,7 +170,6 @@ class Runner:
 
 
 WRITING_MODES = ("order", "login", "mix")
-WARM_UP_SECONDS = 2  # a run of each scenario before the rounds, not recorded
 
 
 def settle(settings: Settings) -> None:
@@ -337,9 +309,9 @@ def main() -> None:
     runner = Runner(settings, files)
     try:
         runner.start("gthread", plain=any(s.server == "plain" for s in scenarios))
-        log(f"warm-up: every scenario once, {WARM_UP_SECONDS} s, not recorded")
+        log("warm-up: every scenario once, 2 s, not recorded")
         for scenario in scenarios:
-            runner.once(scenario, WARM_UP_SECONDS)
+            runner.once(scenario, 2)
         settle(settings)
         raw = runner.rounds(scenarios, settings.rounds)
         results["runs"] = raw

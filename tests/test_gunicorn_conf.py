@@ -1,4 +1,4 @@
-"""gunicorn.conf.py's worker hook: the startup heap is frozen once the app is loaded (PERF_GC_FREEZE)."""
+"""gunicorn.conf.py's worker hook: the startup heap is frozen once the app is loaded."""
 
 from __future__ import annotations
 
@@ -31,19 +31,5 @@ def test_a_loaded_worker_freezes_its_startup_objects(app, monkeypatch):
         assert gc.get_freeze_count() > 10_000
         tracked = {id(obj) for obj in gc.get_objects()}
         assert id(app) not in tracked and id(app.url_map) not in tracked
-    finally:
-        gc.unfreeze()
-
-
-def test_the_freeze_is_a_performance_switch(app, monkeypatch):
-    monkeypatch.setenv("PERF_GC_FREEZE", "false")
-    conf = _conf(monkeypatch)
-    gc.unfreeze()
-    try:
-        conf.post_worker_init(worker=None)
-        assert gc.get_freeze_count() == 0
-        monkeypatch.setenv("PERF_GC_FREEZE", "true")
-        _conf(monkeypatch).post_worker_init(worker=None)
-        assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()

@@ -89,7 +89,6 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         # How long a stored Idempotency-Key outcome is replayed (the contract says 24 hours).
         "IDEMPOTENCY_TTL_SECONDS": read_int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=1),
         **_rate_limits_and_cache(env),
-        **_performance_switches(env),
     }
 
 
@@ -180,18 +179,4 @@ def _rate_limits_and_cache(env: dict[str, str]) -> dict[str, Any]:
         "CACHE_MAX_ENTRIES": read_int(env, "CACHE_MAX_ENTRIES", 256, minimum=1),
         "CACHE_MAX_ENTRY_BYTES": read_int(env, "CACHE_MAX_ENTRY_BYTES", 256 * 1024, minimum=1024),
         "CACHE_LIST_STOCK_MAX_AGE": read_int(env, "CACHE_LIST_STOCK_MAX_AGE", 5, minimum=1),
-    }
-
-
-def _performance_switches(env: dict[str, str]) -> dict[str, bool]:
-    """Optimisations that have to earn their place: ``false`` serves the plain way instead.
-
-    Each answers the same either way (ETag values aside, for the hash); the benchmark
-    turns one off at a time to measure it (bench/RESULTS.md).
-    """
-    return {
-        "PERF_ORJSON_ENVELOPE": read_bool(env, "PERF_ORJSON_ENVELOPE", True),
-        "PERF_XXH3_ETAG": read_bool(env, "PERF_XXH3_ETAG", True),
-        "PERF_QUERY_LOADERS": read_bool(env, "PERF_QUERY_LOADERS", True),
-        "PERF_GC_FREEZE": read_bool(env, "PERF_GC_FREEZE", True),
     }

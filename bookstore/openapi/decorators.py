@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 from marshmallow import RAISE, Schema, ValidationError, missing
 
 from bookstore.exceptions import InvalidQuery, marshmallow_details
@@ -72,8 +72,7 @@ def query(schema: type[Schema] | Schema) -> Callable[[F], F]:
     parameters gets its own copy of the schema limited to them (``only=``), plus the
     fields that are required or have a default; it validates exactly what the whole
     schema would. A parameter the schema does not know goes to the whole schema, which
-    names it in its error. ``PERF_QUERY_LOADERS=false`` loads every query with the whole
-    schema instead (docs/configuration.md).
+    names it in its error.
     """
     loader = _instance(schema)
     loader.unknown = RAISE
@@ -87,8 +86,6 @@ def query(schema: type[Schema] | Schema) -> Callable[[F], F]:
     loaders: dict[frozenset[str], Schema] = {}
 
     def loader_for(args: dict[str, str]) -> Schema:
-        if not current_app.config["PERF_QUERY_LOADERS"]:
-            return loader
         keys = frozenset(args)
         found = loaders.get(keys)
         if found is None:

@@ -1,23 +1,18 @@
 """Responses: the JSON envelope, ETags and conditional requests, links.
 
 Bodies are encoded with orjson and spliced into the envelope as bytes, so the ``data``
-part is serialised exactly once and doubles as the input of the ETag. Two performance
-switches (docs/configuration.md) choose the plain way instead, with the same bytes out:
-``PERF_ORJSON_ENVELOPE=false`` encodes the whole envelope as one dict (and the ETag's
-input on its own), ``PERF_XXH3_ETAG=false`` hashes ETags with the standard library's
-BLAKE2b (other ETag values, of the same form).
+part is serialised exactly once and doubles as the input of the ETag.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
 import flask
 import orjson
-from flask import current_app, request
+from flask import request
 from werkzeug.datastructures import Headers
 from xxhash import xxh3_128
 
@@ -64,9 +59,7 @@ def etag_of(*parts: bytes) -> str:
     adversary (only admins write the catalog), so a well-distributed 128-bit hash will
     do, and a cryptographic one would cost more on every read.
     """
-    # Switched off: BLAKE2b cut to XXH3's 128 bits, so the ETag keeps its form.
-    xxh3 = current_app.config["PERF_XXH3_ETAG"]
-    digest = xxh3_128() if xxh3 else hashlib.blake2b(digest_size=16)
+    digest = xxh3_128()
     for part in parts:
         digest.update(part)
     return '"' + digest.hexdigest() + '"'
@@ -74,15 +67,6 @@ def etag_of(*parts: bytes) -> str:
 
 def _meta() -> bytes:
     return b'"meta":{"request_id":"' + request_id().encode() + b'"}'
-
-
-def _spliced() -> bool:
-    return current_app.config["PERF_ORJSON_ENVELOPE"]  # type: ignore[no-any-return]
-
-
-def _envelope(**parts: Any) -> list[bytes]:
-    """PERF_ORJSON_ENVELOPE=false: the whole envelope as one dict, encoded once."""
-    return [dumps({**parts, "meta": {"request_id": request_id()}})]
 
 
 def error_response(
@@ -168,12 +152,8 @@ def resource_response(
     """``{"data": ..., "meta": ...}`` with an ETag over ``data``."""
     data_bytes = data if isinstance(data, bytes) else dumps(data)
     headers = {"Location": location} if location else None
-    if _spliced():
-        body = [b'{"data":', data_bytes, b",", _meta(), b"}"]
-    else:
-        body = _envelope(data=orjson.loads(data) if isinstance(data, bytes) else data)
     return conditional_json(
-        body,
+        [b'{"data":', data_bytes, b",", _meta(), b"}"],
         [data_bytes],
         status=status,
         cache_control=cache_control,
@@ -191,12 +171,8 @@ def collection_response(
     data_bytes = dumps(items)
     rest = dumps({"pagination": pagination, "links": links})
     headers = {"Link": link_header(links)}
-    if _spliced():
-        body = [b'{"data":', data_bytes, b",", rest[1:-1], b",", _meta(), b"}"]
-    else:
-        body = _envelope(data=items, pagination=pagination, links=links)
     return conditional_json(
-        body,
+        [b'{"data":', data_bytes, b",", rest[1:-1], b",", _meta(), b"}"],
         [data_bytes, rest],
         cache_control=cache_control,
         headers=headers,
