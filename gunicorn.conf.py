@@ -9,7 +9,6 @@ database pool is sized to its thread count (bookstore/config/settings.py) so con
 reused, never reopened.
 """
 
-import gc
 import os
 import shutil
 import sys
@@ -95,16 +94,3 @@ def on_starting(server):
 def child_exit(server, worker):
     """A worker is gone: its live gauges no longer count (its counters still do)."""
     multiprocess.mark_process_dead(worker.pid)
-
-
-def post_worker_init(worker):
-    """The worker has loaded the app: take what it allocated at startup out of the
-    garbage collector's reach.
-
-    Modules, routes, schemas, SQLAlchemy's metadata and compiled statements, about 120,000
-    objects, never become garbage, yet every full collection walked them all: 250-400 ms
-    of a worker holding the GIL, and with the load spread evenly every worker got there at
-    about the same moment (a 300 ms p99 for a few seconds in the benchmark). Frozen, a
-    full collection walks only what requests allocated since.
-    """
-    gc.freeze()

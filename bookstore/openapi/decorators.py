@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import request
-from marshmallow import RAISE, Schema, ValidationError, missing
+from marshmallow import RAISE, Schema, ValidationError
 
 from bookstore.exceptions import InvalidQuery, marshmallow_details
 from bookstore.web.requests import json_body
@@ -61,45 +61,15 @@ def _instance(schema: type[Schema] | Schema) -> Schema:
     return schema() if isinstance(schema, type) else schema
 
 
-QUERY_LOADERS_KEPT = 256  # per view: one schema per combination of parameters seen
-
-
 def query(schema: type[Schema] | Schema) -> Callable[[F], F]:
-    """Parse ``request.args`` with ``schema``; the view receives ``query=``. 400 on errors.
-
-    marshmallow visits every field of a schema on every load, present or not: a list's
-    query schema has sixteen and a request names two or three. So each combination of
-    parameters gets its own copy of the schema limited to them (``only=``), plus the
-    fields that are required or have a default; it validates exactly what the whole
-    schema would. A parameter the schema does not know goes to the whole schema, which
-    names it in its error.
-    """
+    """Parse ``request.args`` with ``schema``; the view receives ``query=``. 400 on errors."""
     loader = _instance(schema)
     loader.unknown = RAISE
     empty: list[dict[str, Any]] = []  # what an empty query string loads as, once known
-    names = {field.data_key or name: name for name, field in loader.load_fields.items()}
-    always = frozenset(
-        name
-        for name, field in loader.load_fields.items()
-        if field.required or field.load_default is not missing
-    )
-    loaders: dict[frozenset[str], Schema] = {}
-
-    def loader_for(args: dict[str, str]) -> Schema:
-        keys = frozenset(args)
-        found = loaders.get(keys)
-        if found is None:
-            if not keys <= names.keys():
-                return loader
-            if len(loaders) >= QUERY_LOADERS_KEPT:
-                loaders.clear()
-            only = always | {names[key] for key in keys}
-            found = loaders[keys] = type(loader)(only=only, unknown=RAISE)
-        return found
 
     def load(args: dict[str, str]) -> dict[str, Any]:
         try:
-            return loader_for(args).load(args)
+            return loader.load(args)
         except ValidationError as exc:
             raise InvalidQuery(details=marshmallow_details(exc)) from None
 
