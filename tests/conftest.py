@@ -38,7 +38,7 @@ pytest_plugins = ["tests.webhook_support"]
 
 ROOT = Path(__file__).resolve().parent.parent
 # Under pytest-xdist (`make test`) worker gwN runs on its own database and Redis database,
-# derived from the TEST_* ones: gw0 uses them as given (docs/testing.md).
+# derived from the TEST_* ones: gw0 uses them as given (docs/development.md).
 WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 REDIS_DATABASES = 16  # Redis' default count of numbered databases
 
@@ -77,7 +77,7 @@ TEST_ENV = {
     "REDIS_URL": REDIS_URL,
     "BCRYPT_ROUNDS": "4",
     "LOG_LEVEL": "WARNING",
-    # A developer's .env must not leak into the tests (tests/test_config.py reads one).
+    # A developer's .env must not leak into the tests (tests/config/test_settings.py reads one).
     "FLASK_SKIP_DOTENV": "1",
 }
 
