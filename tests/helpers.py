@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
 
 def assert_error(resp: Any, status: int, code: str) -> dict[str, Any]:
     """The response is the contract's error envelope with this status and code."""
@@ -17,3 +20,16 @@ def assert_error(resp: Any, status: int, code: str) -> dict[str, Any]:
     assert error["message"] and isinstance(error["details"], list)
     assert error["request_id"] == resp.headers["X-Request-ID"]
     return body
+
+
+def pem_pair(key: PrivateKeyTypes) -> tuple[str, str]:
+    """A private key as (private PKCS#8 PEM, public SubjectPublicKeyInfo PEM)."""
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public

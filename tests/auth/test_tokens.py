@@ -10,12 +10,13 @@ import time
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from bookstore.auth.tokens import decode_token
 from bookstore.exceptions import Unauthorized
 from tests.conftest import SECRET
+from tests.helpers import pem_pair
 from tests.sessions import assert_error, me, refresh, signup
 
 
@@ -164,23 +165,9 @@ def rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _pem(key: rsa.RSAPrivateKey) -> tuple[str, str]:
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
 @pytest.fixture
 def rs_app(make_app, rsa_key, monkeypatch, tmp_path):
-    private, public = _pem(rsa_key)
+    private, public = pem_pair(rsa_key)
     # The private key from a file path, the public key inline: both forms work.
     key_file = tmp_path / "jwt.pem"
     key_file.write_text(private)
@@ -208,7 +195,7 @@ def test_rs256_refuses_hs256_tokens_signed_with_the_public_key(
     rs_app, rsa_key, user_id, secret_form
 ):
     """The classic algorithm-confusion attack: the public key used as an HMAC secret."""
-    public_pem = _pem(rsa_key)[1]
+    public_pem = pem_pair(rsa_key)[1]
     numbers = rsa_key.public_key().public_numbers()
     jwk = json.dumps(
         {

@@ -6,12 +6,12 @@ import secrets
 
 import pytest
 import yaml
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from bookstore.config import DEV_SECRET, ConfigError, load_config
 from tests.config.environments import GOOD_SECRET, production
 from tests.conftest import ROOT
+from tests.helpers import pem_pair
 
 
 @pytest.mark.parametrize(
@@ -120,21 +120,9 @@ def test_a_key_shaped_secret_is_refused_for_hs256(secret):
         load_config({"APP_ENV": "testing", "SECRET_KEY": secret})
 
 
-def _pem_pair(key) -> tuple[str, str]:
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
 @pytest.fixture(scope="module")
 def rsa_pem() -> tuple[str, str]:
-    return _pem_pair(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    return pem_pair(rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
 
 def test_rs256_from_inline_pem_with_escaped_newlines(rsa_pem):
@@ -159,10 +147,10 @@ def test_rs256_derives_the_public_key_and_reads_files(rsa_pem, tmp_path):
 
 def test_rs256_configuration_errors(rsa_pem, tmp_path):
     private, public = rsa_pem
-    other_public = _pem_pair(rsa.generate_private_key(public_exponent=65537, key_size=2048))[1]
+    other_public = pem_pair(rsa.generate_private_key(public_exponent=65537, key_size=2048))[1]
     # Deliberately weak: the configuration must refuse it.
-    small = _pem_pair(rsa.generate_private_key(public_exponent=65537, key_size=1024))[0]  # noqa: S505
-    ec_key = _pem_pair(ec.generate_private_key(ec.SECP256R1()))[0]
+    small = pem_pair(rsa.generate_private_key(public_exponent=65537, key_size=1024))[0]  # noqa: S505
+    ec_key = pem_pair(ec.generate_private_key(ec.SECP256R1()))[0]
     cases = [
         ({}, "needs JWT_PRIVATE_KEY"),
         ({"JWT_PRIVATE_KEY": str(tmp_path / "missing.pem")}, "cannot read"),
