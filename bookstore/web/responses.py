@@ -163,12 +163,13 @@ def collection_response(
     *,
     cache_control: str = NO_STORE,
 ) -> Response:
-    data_bytes = dumps(items)
-    rest = dumps({"pagination": pagination, "links": links})
+    # Each part encoded once: the ETag's input and, as a Fragment, the envelope's.
+    parts = [dumps(items), dumps(pagination), dumps(links)]
     headers = {"Link": link_header(links)}
+    data, paging, linked = (orjson.Fragment(part) for part in parts)
     return conditional_json(
-        _envelope(data=orjson.Fragment(data_bytes), pagination=pagination, links=links),
-        [data_bytes, rest],
+        _envelope(data=data, pagination=paging, links=linked),
+        parts,
         cache_control=cache_control,
         headers=headers,
     )
