@@ -11,6 +11,8 @@ skipped entirely, and one caller per retry interval probes it again.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -49,6 +51,10 @@ class RedisLink:
     def __init__(self, client: redis.Redis, retry_interval: float) -> None:
         self.client = client
         self.retry_interval = retry_interval
+        self._local = threading.local()
+        # Weak: a finished thread's client is collected and hands its connection back.
+        self._thread_clients: weakref.WeakSet[redis.Redis] = weakref.WeakSet()
+        self._thread_clients_lock = threading.Lock()
         self.down_since: float | None = None
         self._retry_at = 0.0
         # Called once when Redis answers again after an outage (the cache re-invalidates).
@@ -87,12 +93,38 @@ class RedisLink:
             for callback in self.on_recover:
                 callback()
 
+    def thread_client(self) -> redis.Redis:
+        """This thread's client, holding one connection of the shared pool for itself.
+
+        A request's calls then skip the pool's checkout and release; a client made before a
+        fork is never reused by the child, whose socket it would share.
+        """
+        local = self._local
+        pid = os.getpid()
+        if getattr(local, "pid", None) != pid:
+            # Takes (and connects) its connection now: raises while Redis is down.
+            client = redis.Redis(
+                connection_pool=self.client.connection_pool, single_connection_client=True
+            )
+            with self._thread_clients_lock:
+                self._thread_clients.add(client)
+            local.client, local.pid = client, pid
+        return local.client  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Hand the threads' connections back and close every socket of the pool."""
+        with self._thread_clients_lock:
+            clients, self._thread_clients = list(self._thread_clients), weakref.WeakSet()
+        for client in clients:
+            client.close()
+        self.client.connection_pool.disconnect()
+
     def run(self, what: str, call: Callable[[redis.Redis], T]) -> T | None:
         """``call(client)`` through the breaker: None when skipped or when Redis failed."""
         if not self.should_try():
             return None
         try:
-            result = call(self.client)
+            result = call(self.thread_client())
         except UNAVAILABLE as exc:
             self.failed(exc, what)
             return None
@@ -109,7 +141,7 @@ def init_app(app: Flask) -> None:
         link = RedisLink(client, retry_interval=app.config.get("REDIS_RETRY_INTERVAL", 2.0))
         # Close the sockets when the app goes away (tests build many apps), before the
         # garbage collector finalises them in arbitrary order and warns about each one.
-        weakref.finalize(app, client.connection_pool.disconnect)
+        weakref.finalize(app, link.close)
     else:
         log.warning(
             "REDIS_URL is not set: rate limits and the response cache are kept per process "

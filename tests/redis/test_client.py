@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 
 import pytest
@@ -43,6 +45,64 @@ def test_an_outage_is_logged_once_skipped_meanwhile_and_recovered(redis_server, 
     assert len([m for m in messages if m.startswith("Redis unreachable")]) == 1
     assert any(m.startswith("Redis reachable again") for m in messages)
     assert link.up and recovered == [True]
+
+
+def client_id(client: redis.Redis) -> int:
+    return client.client_id()
+
+
+def thread_client_id(link: RedisLink) -> int | None:
+    ids: list[int | None] = []
+    thread = threading.Thread(target=lambda: ids.append(link.run("a test", client_id)))
+    thread.start()
+    thread.join()
+    return ids[0]
+
+
+def connected_clients(redis_server) -> int:
+    return int(redis_server.client().info("clients")["connected_clients"])
+
+
+def test_each_thread_keeps_one_connection_of_its_own(redis_server):
+    link = RedisLink(redis_server.app_client(), retry_interval=0.3)
+    mine = link.run("a test", client_id)
+    assert mine is not None and link.run("a test", client_id) == mine  # no new connection
+    other = thread_client_id(link)
+    assert other is not None and other != mine
+    before = connected_clients(redis_server)
+    link.close()
+    assert connected_clients(redis_server) <= before - 1  # this thread's socket is closed
+    assert link.run("a test", client_id) not in (None, mine)  # a new one after close
+
+
+def test_a_thread_connection_survives_a_restart_and_an_outage_at_first_use(redis_server):
+    link = RedisLink(redis_server.app_client(), retry_interval=0.05)
+    assert link.run("a test", client_id) is not None
+    redis_server.stop()
+    assert link.run("a test", client_id) is None and not link.up
+    time.sleep(0.1)  # past the retry interval: the next call tries again
+    assert thread_client_id(link) is None  # a new thread's first call fails cleanly too
+    redis_server.start()
+    time.sleep(0.1)
+    assert link.run("a test", client_id) is not None and link.up  # reconnected
+    assert thread_client_id(link) is not None
+
+
+def test_a_forked_child_never_shares_the_parents_connection(redis_server):
+    link = RedisLink(redis_server.app_client(), retry_interval=0.3)
+    parent = link.run("a test", client_id)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports its connection's id and leaves at once
+        os.close(read_end)
+        os.write(write_end, str(link.run("a test", client_id)).encode())
+        os._exit(0)
+    os.close(write_end)
+    child = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert child not in ("", "None", str(parent))
+    assert link.run("a test", client_id) == parent  # the parent's socket still answers it
 
 
 def test_readiness_reports_redis(redis_server):
