@@ -69,6 +69,8 @@ def start(
         "HOST": "127.0.0.1",
         # "gthread" is the production default: gunicorn.conf.py's own gthread subclass.
         "GUNICORN_WORKER_CLASS": "" if worker_class == "gthread" else worker_class,
+        # gunicorn runs gthread instead of sync whenever threads > 1.
+        **({"GUNICORN_THREADS": "1"} if worker_class == "sync" else {}),
         "ACCESS_LOG": "-",  # on, to stdout, as in production (written to the log file)
         **(extra_env or {}),
     }
