@@ -21,6 +21,7 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    cafile = None  # plain HTTP
 
     @property
     def url(self) -> str:
@@ -46,6 +47,7 @@ class Remote:
 
     name: str
     url: str
+    cafile: str | None = None  # None: trust the certificate it presents
 
     def stop(self) -> None:
         pass
