@@ -44,12 +44,19 @@ def ports(base: int, worker_class: str) -> tuple[tuple[int, int], int, int]:
     return (first, first + 1), first + 2, first + 3
 
 
+def workers(settings: Settings, worker_class: str) -> str:
+    """Workers per instance: BENCH_CLUSTER_WORKERS, or BENCH_CLUSTER_SYNC_WORKERS for sync."""
+    if worker_class == "sync" and settings.cluster_sync_workers:
+        return settings.cluster_sync_workers
+    return settings.cluster_workers
+
+
 def instance_env(settings: Settings, worker_class: str) -> dict[str, str]:
     """The production settings of bench.settings, as ``make cluster`` sets them behind nginx."""
     env = {
         **os.environ,
         **settings.app_env(
-            WEB_CONCURRENCY=settings.cluster_workers,
+            WEB_CONCURRENCY=workers(settings, worker_class),
             TRUSTED_PROXIES="1",  # nginx, and only nginx, is in front of the instances
             # gunicorn runs gthread instead of sync whenever threads > 1.
             GUNICORN_THREADS="1" if worker_class == "sync" else settings.threads,
@@ -98,7 +105,7 @@ def describe(settings: Settings, layout: str | None) -> dict[str, Any]:
             for kind in WORKER_CLASSES
         },
         "instances": 2,
-        "workers_per_instance": int(settings.cluster_workers),
+        "workers_per_instance": {kind: int(workers(settings, kind)) for kind in WORKER_CLASSES},
         "threads": {"gthread": int(settings.threads), "sync": 1},
     }
 

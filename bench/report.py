@@ -112,9 +112,13 @@ def proxied_workers_table(r: dict[str, Any]) -> list[str]:
     if not rows:
         return ["(not measured in this run: no nginx, or BENCH_PROXY=off)"]
     c = r["cluster"]
+    w = c["workers_per_instance"]
+    each = f"{w['gthread']} workers each" + (
+        f" ({w['sync']} under sync)" if w["sync"] != w["gthread"] else ""
+    )
     out = [
         f"nginx (TLS, HTTP/1.1 keep-alive from the client) in front of {c['instances']} gunicorn"
-        f" instances of {c['workers_per_instance']} workers each, started by the benchmark"
+        f" instances of {each}, started by the benchmark"
         " (`bench/cluster.py`, the code of `make cluster`) on its database and Redis: once under"
         f" the production gthread worker ({c['threads']['gthread']} threads) and once under"
         " `sync` (1 thread; gunicorn would run gthread otherwise). Both clusters run side by side"

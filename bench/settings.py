@@ -61,6 +61,10 @@ class Settings:
     cluster_port: int = field(default_factory=lambda: int(_env("BENCH_CLUSTER_PORT", "8610")))
     # Workers per instance; two instances of two make the API's four processes.
     cluster_workers: str = field(default_factory=lambda: _env("BENCH_CLUSTER_WORKERS", "2"))
+    # The sync cluster's, if it should differ (one request at a time per worker); unset: the same.
+    cluster_sync_workers: str = field(
+        default_factory=lambda: _env("BENCH_CLUSTER_SYNC_WORKERS", "")
+    )
     # Serve the API from another checkout (a before/after comparison); the baseline and the
     # harness always come from this one.
     app_dir: str = field(default_factory=lambda: _env("BENCH_APP_DIR", str(ROOT)))

@@ -51,6 +51,16 @@ def test_sync_instances_run_one_thread_so_gunicorn_keeps_the_sync_worker():
         assert "PROMETHEUS_MULTIPROC_DIR" not in env
 
 
+def test_the_sync_cluster_may_run_more_workers_than_the_gthread_one():
+    settings = Settings(cluster_workers="2", cluster_sync_workers="5")
+    assert cluster.instance_env(settings, "sync")["WEB_CONCURRENCY"] == "5"
+    assert cluster.instance_env(settings, "gthread")["WEB_CONCURRENCY"] == "2"
+    assert cluster.describe(settings, "started")["workers_per_instance"] == {
+        "gthread": 2,
+        "sync": 5,
+    }
+
+
 def test_describe_names_each_class_url_only_for_started_clusters():
     settings = Settings(cluster_port=9000, cluster_url="https://example.test:8443")
     started = cluster.describe(settings, "started")

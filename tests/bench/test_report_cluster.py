@@ -7,7 +7,7 @@ from bench import mixgen, report, report_mix
 CLUSTER = {
     "layout": "started",
     "instances": 2,
-    "workers_per_instance": 2,
+    "workers_per_instance": {"gthread": 2, "sync": 2},
     "threads": {"gthread": 4, "sync": 1},
 }
 
@@ -33,7 +33,7 @@ def test_the_table_has_both_classes_of_each_scenario_and_errors():
         row
         == "| GET /v1/books/{id}, cache miss | 500 | 5.00 / 40.0 | 0 | 600 | 5.00 / 12.5 | 3 | 900 |"
     )
-    assert "2 gunicorn instances of 2 workers" in lines[0]
+    assert "2 gunicorn instances of 2 workers each, started" in lines[0]
 
 
 @pytest.mark.parametrize(
