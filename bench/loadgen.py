@@ -18,8 +18,8 @@ from bench.settings import LUA, OUT, ROOT
 class Scenario:
     name: str
     label: str
-    # "app", "baseline", "baseline_sync", "plain" (the API, limiter and cache off) or
-    # "cluster" (BENCH_CLUSTER_URL)
+    # "app", "baseline", "baseline_sync", "plain" (the API, limiter and cache off),
+    # "cluster" (BENCH_CLUSTER_URL, or bench.cluster under gthread) or "cluster_sync"
     server: str = "app"
     mode: str = "paths"  # see bench/wrk/bench.lua; "mix": bench.mixgen instead of wrk
     paths: str | None = None  # a request list of bench.dataset
@@ -144,20 +144,34 @@ PLAIN = [
     ),
 ]
 PLAIN_ENV = {"RATELIMIT_ENABLED": "false", "CACHE_ENABLED": "false"}  # the "plain" server's
-# The mixed workload (bench.mixgen), with and without orders, on the API and the cluster.
+# The mixed workload (bench.mixgen), with and without orders.
 MIX = [
+    Scenario("mix", "mixed workload, full mix", mode="mix", group="mix", tags={"orders": True}),
     Scenario(
-        f"{prefix}mix{suffix}",
-        f"{where}mixed workload, {what}",
-        server=server,
+        "mix_read",
+        "mixed workload, orders removed",
         mode="mix",
         group="mix",
-        tags={"orders": orders},
-    )
-    for prefix, where, server in (("", "", "app"), ("cluster_", "cluster: ", "cluster"))
-    for suffix, what, orders in (("", "full mix", True), ("_read", "orders removed", False))
+        tags={"orders": False},
+    ),
 ]
-SCENARIOS = BOOK + LISTS + PAGES + PLAIN + WRITES + MIX
+# Through nginx and two instances (bench.cluster): each scenario under the production
+# worker class ("cluster"), then under sync workers ("cluster_sync"), in the same round.
+CLUSTER = [
+    Scenario(
+        f"cluster_{scenario.name}{suffix}",
+        f"cluster ({worker_class}): {scenario.label}",
+        server=f"cluster{suffix}",
+        mode=scenario.mode,
+        paths=scenario.paths,
+        warm=scenario.warm,
+        group="cluster",
+        tags={**scenario.tags, "worker_class": worker_class, "direct": scenario.name},
+    )
+    for scenario in [s for s in BOOK if s.name in ("book_miss", "book_hit")] + MIX
+    for worker_class, suffix in (("gthread", ""), ("sync", "_sync"))
+]
+SCENARIOS = BOOK + LISTS + PAGES + PLAIN + WRITES + MIX + CLUSTER
 WORKER_CLASS_SCENARIOS = ("book_miss", "baseline_miss", "book_hit", "baseline_hot")
 # Each baseline scenario and its twin under the sync worker: ratios use the faster.
 BASELINE_TWINS = {
@@ -165,6 +179,14 @@ BASELINE_TWINS = {
     "baseline_hot": "baseline_hot_sync",
     "baseline_list": "baseline_list_sync",
 }
+
+
+def runnable(scenarios: list[Scenario], cluster: str | None) -> list[Scenario]:
+    """Those that can run: ``cluster`` is "remote" (BENCH_CLUSTER_URL, whose worker class
+    is not ours to choose), "started" (bench.cluster, both classes) or None (no cluster)."""
+    servers = {None: (), "remote": ("cluster",), "started": ("cluster", "cluster_sync")}
+    skipped = {"cluster", "cluster_sync"} - set(servers[cluster])
+    return [s for s in scenarios if s.server not in skipped]
 
 
 def by_name(names: list[str] | None) -> list[Scenario]:

@@ -95,6 +95,72 @@ def workers_table(r: dict[str, Any]) -> list[str]:
     return out
 
 
+# The scenarios run through nginx under both worker classes (bench.loadgen.CLUSTER), by
+# their name straight to gunicorn.
+PROXIED = ("book_miss", "book_hit", "mix", "mix_read")
+
+
+def _errors(m: dict[str, Any]) -> str:
+    return str(m["errors"] + m["socket_errors"] + m.get("timeouts", 0))
+
+
+def proxied_workers_table(r: dict[str, Any]) -> list[str]:
+    """gthread against sync behind nginx, scenario by scenario; the API straight to gunicorn
+    (gthread) beside them."""
+    s = r["summary"]
+    rows = [name for name in PROXIED if f"cluster_{name}" in s and f"cluster_{name}_sync" in s]
+    if not rows:
+        return ["(not measured in this run: no nginx, or BENCH_PROXY=off)"]
+    c = r["cluster"]
+    w = c["workers_per_instance"]
+    each = f"{w['gthread']} workers each" + (
+        f" ({w['sync']} under sync)" if w["sync"] != w["gthread"] else ""
+    )
+    out = [
+        f"nginx (TLS, HTTP/1.1 keep-alive from the client) in front of {c['instances']} gunicorn"
+        f" instances of {each}, started by the benchmark"
+        " (`bench/cluster.py`, the code of `make cluster`) on its database and Redis: once under"
+        f" the production gthread worker ({c['threads']['gthread']} threads) and once under"
+        " `sync` (1 thread; gunicorn would run gthread otherwise). Both clusters run side by side"
+        " and take turns within each round; the cache is emptied before every run. Medians of"
+        " the rounds, errors summed.",
+        "",
+        "| scenario | gthread req/s | gthread p50 / p99 ms | gthread errors "
+        "| sync req/s | sync p50 / p99 ms | sync errors | straight to gunicorn req/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in rows:
+        g, y = s[f"cluster_{name}"], s[f"cluster_{name}_sync"]
+        direct = f"{s[name]['rps']:.0f}" if name in s else "–"
+        out.append(
+            f"| {LABELS.get(name, name)} | {g['rps']:.0f} | {ms(g['p50'])} / {ms(g['p99'])} "
+            f"| {_errors(g)} | {y['rps']:.0f} | {ms(y['p50'])} / {ms(y['p99'])} | {_errors(y)} "
+            f"| {direct} |"
+        )
+    out += ["", verdict(s, rows)]
+    return out
+
+
+def verdict(summary: dict[str, Any], names: list[str]) -> str:
+    """Which worker class the figures favour behind nginx: req/s and p99, scenario by scenario."""
+    faster = [
+        n for n in names if summary[f"cluster_{n}_sync"]["rps"] > summary[f"cluster_{n}"]["rps"]
+    ]
+    lower = [
+        n for n in names if summary[f"cluster_{n}_sync"]["p99"] < summary[f"cluster_{n}"]["p99"]
+    ]
+    total = len(names)
+    text = (
+        f"sync served more req/s in {len(faster)} of {total} scenarios and had the lower p99 in"
+        f" {len(lower)} of {total}."
+    )
+    if len(faster) == total and len(lower) == total:
+        return f"By these figures sync is the better class behind nginx: {text}"
+    if not faster and not lower:
+        return f"By these figures gthread is the better class behind nginx: {text}"
+    return f"By these figures neither class wins every scenario: {text}"
+
+
 def before_after_table(r: dict[str, Any]) -> list[str]:
     """This run next to an earlier one (``--before``): the same scenarios, the same machine."""
     before, after = r["before"]["summary"], r["summary"]
@@ -220,6 +286,8 @@ def render(r: dict[str, Any]) -> str:
     lines += ["", "## Worker class", "", *workers_table(r)]
     if "sync" in r:
         lines += ["", "![workers](plots/workers.png)"]
+    if r.get("cluster", {}).get("layout") == "started":
+        lines += ["", "## Worker class behind nginx", "", *proxied_workers_table(r)]
     lines += ["", *method(r)]
     return "\n".join(lines) + "\n"
 

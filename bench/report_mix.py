@@ -16,7 +16,11 @@ LABELS = {
     "login": "POST /v1/auth/login",
 }
 # (the full mix, the same without orders, where)
-PAIRS = (("mix", "mix_read", "the API"), ("cluster_mix", "cluster_mix_read", "the cluster"))
+PAIRS = (
+    ("mix", "mix_read", "the API"),
+    ("cluster_mix", "cluster_mix_read", "the cluster"),
+    ("cluster_mix_sync", "cluster_mix_read_sync", "the cluster, sync workers"),
+)
 
 
 def _pct(value: float | None) -> str:
@@ -101,13 +105,35 @@ def section(r: dict[str, Any]) -> list[str]:
         "### Through nginx and two instances (`make cluster`)",
         "",
     ]
-    if "cluster_mix" in mix and "cluster_mix_read" in mix:
-        lines += [
-            f"The same mix against `{st['cluster_url']}` (TLS), in the same rounds; the"
-            " cluster's cache is not emptied between runs (its Redis is its own).",
+    return lines + cluster_section(r)
+
+
+def cluster_section(r: dict[str, Any]) -> list[str]:
+    mix, layout = r.get("mix", {}), r.get("cluster", {}).get("layout")
+    if "cluster_mix" not in mix or "cluster_mix_read" not in mix:
+        return [
+            "Not measured (nginx is not installed or `BENCH_PROXY=off`; or set"
+            " `BENCH_CLUSTER_URL` to a running `make cluster`, e.g. `https://127.0.0.1:8443`)."
+        ]
+    if layout == "remote":
+        return [
+            f"The same mix against `{r['settings']['cluster_url']}` (TLS), in the same rounds;"
+            " the cluster's cache is not emptied between runs (its Redis is its own).",
             "",
             *_table(r, "cluster_mix", "cluster_mix_read"),
         ]
-    else:
-        lines.append("Not measured (set `BENCH_CLUSTER_URL`, e.g. `https://127.0.0.1:8443`).")
+    lines = [
+        "The same mix, the same requests, through nginx (TLS) and two instances started by the"
+        " benchmark on its database and Redis (`bench/cluster.py`), in the same rounds, with"
+        " the cache emptied before every run. Under the production gthread worker:",
+        "",
+        *_table(r, "cluster_mix", "cluster_mix_read"),
+    ]
+    if "cluster_mix_sync" in mix and "cluster_mix_read_sync" in mix:
+        lines += [
+            "",
+            "Under sync workers:",
+            "",
+            *_table(r, "cluster_mix_sync", "cluster_mix_read_sync"),
+        ]
     return lines

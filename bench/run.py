@@ -24,8 +24,9 @@ from typing import Any
 import psycopg2
 import redis
 
-from bench import cpu, dataset, loadgen, mix, queries, report, servers
+from bench import cluster, cpu, dataset, loadgen, mix, mixgen, queries, report, servers
 from bench.settings import OUT, ROOT, Settings
+from deploy.processes import find_nginx
 
 
 def log(message: str) -> None:
@@ -74,17 +75,19 @@ def login_token(settings: Settings, server: servers.Server) -> str:
 
 
 class Runner:
-    def __init__(self, settings: Settings, files: dict[str, Path]) -> None:
+    def __init__(self, settings: Settings, files: dict[str, Path], nginx: str | None) -> None:
         self.settings = settings
         self.files = files
+        self.nginx = nginx  # start bench.cluster's two clusters with it
         self.redis = redis.Redis.from_url(settings.redis_url)
-        self.servers: dict[str, servers.Server] = {}
+        self.servers: dict[str, Any] = {}
 
     def start(self, worker_class: str, plain: bool = False) -> None:
         """The API and the baseline; with ``plain``, the API with limiter and cache off too.
 
         Under gthread the baseline runs a second time under the sync worker, in the same
-        rounds (``baseline_sync``), and the cluster joins when BENCH_CLUSTER_URL is set.
+        rounds (``baseline_sync``), and the cluster joins: BENCH_CLUSTER_URL, or else
+        bench.cluster's, one under each worker class, when there is an nginx to run.
         """
         s = self.settings
         self.servers = {
@@ -102,7 +105,11 @@ class Runner:
                 s, "plain", "wsgi:app", s.plain_port, worker_class, loadgen.PLAIN_ENV
             )
         if s.cluster_url:
-            self.servers["cluster"] = servers.Remote("cluster", s.cluster_url)
+            self.servers["cluster"] = servers.Remote("cluster", s.cluster_url, s.cluster_ca or None)
+        elif self.nginx and worker_class == "gthread":
+            for kind in cluster.WORKER_CLASSES:
+                started = cluster.start(s, kind, self.nginx)
+                self.servers[started.name] = started
 
     def stop(self) -> None:
         for server in self.servers.values():
@@ -111,8 +118,9 @@ class Runner:
 
     def once(self, scenario: loadgen.Scenario, duration: int) -> dict[str, Any]:
         server = self.servers[scenario.server]
-        if scenario.server != "cluster":
+        if not isinstance(server, servers.Remote):
             self.redis.flushdb()  # the benchmark's own Redis DB: a cold response cache
+        context = mixgen.tls_context(server.url, server.cafile)
         env = {"BENCH_BOOKS": str(self.settings.order_books)}
         if scenario.auth:
             env["BENCH_TOKEN"] = login_token(self.settings, self.servers["app"])
@@ -124,11 +132,16 @@ class Runner:
         if scenario.warm and paths is not None:
             for _ in range(2):  # twice: a miss's entry is stored by its worker's next request
                 for path in paths.read_text().split():
-                    urllib.request.urlopen(server.url + path, timeout=10).read()  # noqa: S310
+                    with urllib.request.urlopen(  # noqa: S310 - the benchmark's own servers
+                        server.url + path, timeout=10, context=context
+                    ) as response:
+                        response.read()
         (before_sessions, _), before_load = sessions(self.settings), load1()
         cpu_before, children_before = cpu.snapshot(), _children_cpu()
         if scenario.mode == "mix":
-            config = mix.config(self.settings, self.files, scenario, server.url, duration)
+            config = mix.config(
+                self.settings, self.files, scenario, server.url, duration, server.cafile
+            )
             result = loadgen.run_mix(config)
         else:
             result = loadgen.run_wrk(
@@ -298,15 +311,22 @@ def main() -> None:
     redis.Redis.from_url(settings.redis_url).flushdb()
     files = dataset.request_lists(settings)
     scenarios = [s for s in scenarios if s.paths is None or s.paths in files]
+    nginx = None
     if not settings.cluster_url:
-        scenarios = [s for s in scenarios if s.server != "cluster"]
+        found = find_nginx()
+        nginx = found if cluster.enabled(settings.proxy, found) else None
+    layout = "remote" if settings.cluster_url else ("started" if nginx else None)
+    scenarios = loadgen.runnable(scenarios, layout)
+    if layout == "started" and not any(s.server in cluster.SERVERS.values() for s in scenarios):
+        nginx, layout = None, None  # no cluster scenario selected: none started
+    results["cluster"] = cluster.describe(settings, layout)
 
     if not args.no_queries:
         log("counting SQL statements per request in process")
         results["queries"] = queries.count_all(settings, files)
 
     results["quiet"] = wait_for_quiet(settings)
-    runner = Runner(settings, files)
+    runner = Runner(settings, files, nginx)
     try:
         runner.start("gthread", plain=any(s.server == "plain" for s in scenarios))
         log("warm-up: every scenario once, 2 s, not recorded")

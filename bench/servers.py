@@ -21,6 +21,7 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    cafile = None  # plain HTTP
 
     @property
     def url(self) -> str:
@@ -46,6 +47,7 @@ class Remote:
 
     name: str
     url: str
+    cafile: str | None = None  # None: trust the certificate it presents
 
     def stop(self) -> None:
         pass
@@ -69,6 +71,8 @@ def start(
         "HOST": "127.0.0.1",
         # "gthread" is the production default: gunicorn.conf.py's own gthread subclass.
         "GUNICORN_WORKER_CLASS": "" if worker_class == "gthread" else worker_class,
+        # gunicorn runs gthread instead of sync whenever threads > 1.
+        **({"GUNICORN_THREADS": "1"} if worker_class == "sync" else {}),
         "ACCESS_LOG": "-",  # on, to stdout, as in production (written to the log file)
         **(extra_env or {}),
     }

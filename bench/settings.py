@@ -50,10 +50,21 @@ class Settings:
     # The mixed workload (bench.mixgen): seconds per run and keep-alive connections.
     mix_duration: int = field(default_factory=lambda: int(_env("BENCH_MIX_DURATION", "20")))
     mix_connections: int = field(default_factory=lambda: int(_env("BENCH_MIX_CONNECTIONS", "16")))
-    # The nginx + two-instance cluster (`make cluster`): when set, the mix runs against it too.
+    # A running nginx + two-instance cluster (`make cluster`): the mix runs against it too.
     cluster_url: str = field(default_factory=lambda: _env("BENCH_CLUSTER_URL", ""))
     # A CA file for the cluster's certificate; unset: trust the certificate it presents.
     cluster_ca: str = field(default_factory=lambda: _env("BENCH_CLUSTER_CA", ""))
+    # Without BENCH_CLUSTER_URL: auto (nginx installed), on or off. The benchmark then starts
+    # that layout itself (bench.cluster), once under gthread and once under sync workers.
+    proxy: str = field(default_factory=lambda: _env("BENCH_PROXY", "auto"))
+    # The clusters' ports follow this one: 8611-8614 for gthread, 8615-8618 for sync.
+    cluster_port: int = field(default_factory=lambda: int(_env("BENCH_CLUSTER_PORT", "8610")))
+    # Workers per instance; two instances of two make the API's four processes.
+    cluster_workers: str = field(default_factory=lambda: _env("BENCH_CLUSTER_WORKERS", "2"))
+    # The sync cluster's, if it should differ (one request at a time per worker); unset: the same.
+    cluster_sync_workers: str = field(
+        default_factory=lambda: _env("BENCH_CLUSTER_SYNC_WORKERS", "")
+    )
     # Serve the API from another checkout (a before/after comparison); the baseline and the
     # harness always come from this one.
     app_dir: str = field(default_factory=lambda: _env("BENCH_APP_DIR", str(ROOT)))
