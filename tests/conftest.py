@@ -132,6 +132,13 @@ def app():
     return app
 
 
+# What TRUNCATE ... RESTART IDENTITY does to the sequences: the next id is the first again.
+RESTART_SEQUENCES = text(
+    "SELECT setval(format('%I.%I', schemaname, sequencename), start_value, false) "
+    "FROM pg_sequences WHERE schemaname = current_schema()"
+)
+
+
 @pytest.fixture(autouse=True)
 def _clean_tables(request, app) -> Iterator[None]:
     yield
@@ -139,11 +146,11 @@ def _clean_tables(request, app) -> Iterator[None]:
         db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
         with db.engine.begin() as conn:
+            # Not TRUNCATE, which gives every table and sequence a new file after each test.
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
             if conn.dialect.name == "postgresql":
-                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-            else:
-                for name in tables:
-                    conn.execute(text(f"DELETE FROM {name}"))
+                conn.execute(RESTART_SEQUENCES)
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,22 +50,26 @@ def test_upgrade_seed_and_downgrade_on_sqlite(tmp_path):
 
 
 @pytest.fixture
-def fresh_postgres() -> Iterator[str]:
-    """An empty PostgreSQL database beside the test one, dropped afterwards."""
+def fresh_postgres() -> str:
+    """An empty PostgreSQL database beside the test one, kept between runs and emptied
+    first: dropping a database makes the server write a checkpoint, a stall for everyone."""
     url = make_url(DATABASE_URL)
     if not url.drivername.startswith("postgresql"):
         pytest.skip("flask db check is checked on PostgreSQL, where the full-text column is")
     name = f"{url.database}_autogen"
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        found = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if found.first() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    fresh = url.set(database=name)
+    engine = create_engine(fresh)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return fresh.render_as_string(hide_password=False)
 
 
 def test_flask_db_check_finds_no_changes_on_postgresql(fresh_postgres):

@@ -53,26 +53,26 @@ def _pytest(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def scratch_databases():
-    """Databases this test creates, dropped afterwards whatever happens."""
-    names: list[str] = []
+def scratch_database():
+    """A database named after this run's, kept between runs and emptied before use:
+    dropping a database makes the server write a checkpoint, a stall for everyone on it."""
 
-    def create(name: str) -> str:
-        _admin(f'DROP DATABASE IF EXISTS "{name}"')
-        _admin(f'CREATE DATABASE "{name}"')
-        names.append(name)
+    def use(suffix: str) -> str:
+        name = f"{SERVER.database.removesuffix('_test')}_{suffix}"
+        if name not in _databases():
+            _admin(f'CREATE DATABASE "{name}"')
+        _in(name, "DROP SCHEMA public CASCADE")
+        _in(name, "CREATE SCHEMA public")
         return name
 
-    yield create
-    for name in names:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return use
 
 
-def test_an_exported_database_url_is_never_touched(scratch_databases):
-    precious = scratch_databases(f"bookstore_precious_{os.getpid()}")
+def test_an_exported_database_url_is_never_touched(scratch_database):
+    precious = scratch_database("precious")
     _in(precious, "CREATE TABLE marker (note text)")
     _in(precious, "INSERT INTO marker VALUES ('keep me')")
-    suite_db = scratch_databases(f"bookstore_child_{os.getpid()}_test")
+    suite_db = scratch_database("child_test")
 
     done = _pytest(
         {

@@ -40,7 +40,7 @@ def test_a_worker_killed_under_load_is_replaced_and_only_its_requests_fail(make)
         wait_until(lambda: len(server.worker_pids()) == 2)  # the second may still be forking
         before = server.worker_pids()
         with Load(traffic, threads=6, pause=0.005) as load:
-            time.sleep(1.5)
+            wait_until(lambda: len(load.outcomes) > 40, timeout=60)  # the load is flowing
             victim = before[0]
             killed = time.monotonic()
             os.kill(victim, signal.SIGKILL)

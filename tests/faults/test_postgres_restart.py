@@ -14,6 +14,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -45,6 +47,7 @@ def cluster():
 
 BOOK_STOCK = 100_000
 CYCLES = 3  # stops and starts of the database while the load runs
+PHASE_ORDERS = 20  # orders answered with the database up, then down, before moving on
 LINES = ((0, 1), (1, 2))  # (book, quantity) of every order: two lines, so half of one shows
 # What gunicorn logs when a request dies without an answer or a worker is lost.
 CRASH_SIGNS = ("Traceback", "Socket error", "Error handling request", "WORKER TIMEOUT", "exited")
@@ -96,6 +99,11 @@ def stored_state(url: str) -> dict[str, Any]:
     return state
 
 
+def answered_orders(load: Load, since: float) -> Callable[[], bool]:
+    """Whether PHASE_ORDERS orders sent from ``since`` on have had their answer."""
+    return lambda: len([o for o in load.between(since) if o.label == "order"]) >= PHASE_ORDERS
+
+
 def test_postgres_restarts_under_load(cluster):
     book_ids, token = prepare(cluster.url)
     server = LiveServer(
@@ -138,19 +146,21 @@ def test_postgres_restarts_under_load(cluster):
     try:
         with Load(traffic, threads=6, pause=0.005) as load:
             for _ in range(CYCLES):
-                time.sleep(1.5)
+                wait_until(answered_orders(load, time.monotonic()), timeout=60)
                 cluster.stop()
                 down = time.monotonic()
-                time.sleep(1.5)
+                wait_until(answered_orders(load, down + 0.5), timeout=60)
                 up = time.monotonic()  # from here on the database may answer again
                 cluster.start()
                 wait_until(serving)
                 outages.append((down, up))
             recovered = time.monotonic()
-            time.sleep(1.5)
+            wait_until(answered_orders(load, recovered + 0.5), timeout=60)
         outcomes = load.outcomes
         # Each refused order, retried with its key: created now, or replayed if it was.
-        retried = {key: place(key) for key, (status, _) in orders.items() if status != 201}
+        refused_keys = [key for key, (status, _) in orders.items() if status != 201]
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            retried = dict(zip(refused_keys, pool.map(place, refused_keys), strict=True))
         still_workers = sorted(server.worker_pids())
     finally:
         server.stop()

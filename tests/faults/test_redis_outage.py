@@ -17,12 +17,18 @@ import requests
 
 from bookstore.auth import create_access_token
 from tests.conftest import LiveServer
-from tests.faults.load import Load, wait_until
+from tests.faults.load import Load, Outcome, wait_until
 from tests.ordering import order_body
 
 pytestmark = pytest.mark.e2e
 
 ADMIN_LIMIT = 40
+PHASE_REQUESTS = 40  # answered requests, of every kind, before each step of the outage
+KINDS = {"order", "me", "read"}
+
+
+def every_kind(outcomes: list[Outcome]) -> bool:
+    return len(outcomes) >= PHASE_REQUESTS and {o.label for o in outcomes} == KINDS
 
 
 def test_redis_outage_under_load(redis_server, make):
@@ -62,17 +68,18 @@ def test_redis_outage_under_load(redis_server, make):
 
     try:
         with Load(traffic) as load:
-            time.sleep(1.5)
+            wait_until(lambda: every_kind(load.outcomes), timeout=60)
             redis_server.stop()
             down = time.monotonic()
             wait_until(lambda: ready().status_code == 503)
             checks = ready().json()["checks"]
             assert checks["redis"]["status"] == "down" and checks["database"]["status"] == "up"
-            time.sleep(2)
+            wait_until(lambda: every_kind(load.between(down)), timeout=60)
             redis_server.start()
             up = time.monotonic()
             wait_until(lambda: ready().status_code == 200)
-            time.sleep(1.5)
+            back = time.monotonic()
+            wait_until(lambda: every_kind(load.between(back)), timeout=60)
         outcomes = load.outcomes
         during = load.between(down, up)
         # Shared again: one count across both workers (each would allow 40 on its own).
@@ -85,7 +92,7 @@ def test_redis_outage_under_load(redis_server, make):
         server.stop()
     failures = [o for o in outcomes if o.status not in (200, 201)]
     assert failures == [], failures[:10]
-    assert len(during) > 20 and {o.label for o in during} == {"order", "me", "read"}
+    assert len(during) > 20 and {o.label for o in during} == KINDS
     assert statuses == [200] * ADMIN_LIMIT + [429] * 10
     log = server.log.read_text()
     assert "Redis unreachable" in log and "Redis reachable again" in log
