@@ -63,6 +63,39 @@ def sessions(settings: Settings) -> tuple[int, int]:
     return int(opened), int(open_now)
 
 
+def api_connections(processes: int, threads: int) -> int:
+    """What an API server holds under load: up to three connections per thread, as the
+    sessions counted by earlier runs showed (48 for four workers of four threads)."""
+    return processes * threads * 3
+
+
+def connections_needed(settings: Settings) -> int:
+    """PostgreSQL connections a run with the clusters may hold at once, with a margin of 10."""
+    workers, threads = int(settings.workers), int(settings.threads)
+    needed = 2 * api_connections(workers, threads)  # the API and its plain twin
+    needed += workers * threads + workers  # the baselines: gthread and sync
+    needed += api_connections(2 * int(settings.cluster_workers), threads)  # two instances
+    sync_workers = int(settings.cluster_sync_workers or settings.cluster_workers)
+    needed += api_connections(2 * sync_workers, 1)
+    return needed + 10
+
+
+def check_connections(settings: Settings) -> None:
+    """One clear line, before anything starts, when PostgreSQL allows too few connections
+    for the clusters on top of the other servers (those alone fit in the default 100)."""
+    with psycopg2.connect(settings.database_url) as conn, conn.cursor() as cur:
+        cur.execute("SHOW max_connections")
+        allowed = int(cur.fetchone()[0])
+    conn.close()
+    needed = connections_needed(settings)
+    if allowed < needed:
+        raise SystemExit(
+            f"make bench: PostgreSQL allows {allowed} connections and the run with the nginx "
+            f"clusters may hold {needed}: ALTER SYSTEM SET max_connections = {needed} and "
+            "restart it, or run with BENCH_PROXY=off"
+        )
+
+
 def login_token(settings: Settings, server: servers.Server) -> str:
     body = json.dumps({"email": settings.customer_email, "password": settings.password})
     request = urllib.request.Request(  # noqa: S310 - loopback
@@ -302,19 +335,23 @@ def main() -> None:
         }
     results["app_commit"] = _app_commit(settings)
 
+    nginx = None
+    if not settings.cluster_url:
+        found = find_nginx()
+        nginx = found if cluster.enabled(settings.proxy, found) else None
+    if args.reuse_db and nginx:  # a new database is checked once it exists, before seeding
+        check_connections(settings)
     if not args.reuse_db:
         log(f"creating {settings.database_url} and loading {settings.books:,} books")
         dataset.recreate_database(settings)
+        if nginx:
+            check_connections(settings)
         results["seed"] = dataset.seed(settings)
         log(f"seeded: {results['seed']}")
     dataset.prepare_accounts_and_stock(settings)
     redis.Redis.from_url(settings.redis_url).flushdb()
     files = dataset.request_lists(settings)
     scenarios = [s for s in scenarios if s.paths is None or s.paths in files]
-    nginx = None
-    if not settings.cluster_url:
-        found = find_nginx()
-        nginx = found if cluster.enabled(settings.proxy, found) else None
     layout = "remote" if settings.cluster_url else ("started" if nginx else None)
     scenarios = loadgen.runnable(scenarios, layout)
     if layout == "started" and not any(s.server in cluster.SERVERS.values() for s in scenarios):

@@ -1,9 +1,12 @@
 """The benchmark's own clusters: when they run, their ports and settings, which scenarios
 they serve (pure functions, no servers)."""
 
+import dataclasses
+
 import pytest
 
 from bench import cluster, loadgen
+from bench.run import connections_needed
 from bench.settings import Settings
 
 
@@ -100,3 +103,12 @@ def test_each_cluster_scenario_has_its_sync_twin_next_to_it_and_the_same_request
         assert (gthread.server, sync.server) == ("cluster", "cluster_sync")
         assert (gthread.mode, gthread.paths, gthread.warm) == (sync.mode, sync.paths, sync.warm)
         assert gthread.tags["direct"] == sync.tags["direct"]
+
+
+def test_the_connections_a_run_with_the_clusters_needs():
+    settings = dataclasses.replace(
+        Settings(), workers="4", threads="4", cluster_workers="2", cluster_sync_workers=""
+    )
+    # API and plain 48 each, baselines 16 + 4, gthread cluster 48, sync cluster 12, margin 10
+    assert connections_needed(settings) == 186
+    assert connections_needed(dataclasses.replace(settings, cluster_sync_workers="3")) == 192
