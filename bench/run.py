@@ -81,7 +81,7 @@ def connections_needed(settings: Settings) -> int:
 
 
 def check_connections(settings: Settings) -> None:
-    """One clear line, before anything starts, when PostgreSQL allows too few connections
+    """One clear line, before any server starts, when PostgreSQL allows too few connections
     for the clusters on top of the other servers (those alone fit in the default 100)."""
     with psycopg2.connect(settings.database_url) as conn, conn.cursor() as cur:
         cur.execute("SHOW max_connections")
@@ -339,13 +339,9 @@ def main() -> None:
     if not settings.cluster_url:
         found = find_nginx()
         nginx = found if cluster.enabled(settings.proxy, found) else None
-    if args.reuse_db and nginx:  # a new database is checked once it exists, before seeding
-        check_connections(settings)
     if not args.reuse_db:
         log(f"creating {settings.database_url} and loading {settings.books:,} books")
         dataset.recreate_database(settings)
-        if nginx:
-            check_connections(settings)
         results["seed"] = dataset.seed(settings)
         log(f"seeded: {results['seed']}")
     dataset.prepare_accounts_and_stock(settings)
@@ -356,6 +352,8 @@ def main() -> None:
     scenarios = loadgen.runnable(scenarios, layout)
     if layout == "started" and not any(s.server in cluster.SERVERS.values() for s in scenarios):
         nginx, layout = None, None  # no cluster scenario selected: none started
+    if layout == "started":
+        check_connections(settings)
     results["cluster"] = cluster.describe(settings, layout)
 
     if not args.no_queries:
