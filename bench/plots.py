@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import matplotlib
@@ -10,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from bench.dataset import DEPTHS  # noqa: E402
-from bench.settings import PLOTS  # noqa: E402
+from bench.settings import OUT, PLOTS  # noqa: E402
 
 APP, BASE = "#1f77b4", "#999999"
 
@@ -128,3 +129,7 @@ def draw(r: dict[str, Any]) -> None:
     pagination(r["summary"])
     workers(r)
     mix(r)
+
+
+if __name__ == "__main__":
+    draw(json.loads((OUT / "results.json").read_text()))

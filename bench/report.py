@@ -1,9 +1,9 @@
-"""bench/RESULTS.md and bench/plots/*.png from bench/out/results.json.
+"""bench/RESULTS.md from bench/out/results.json (bench.plots draws bench/plots/*.png).
 
 Everything above the marker line in RESULTS.md is regenerated; the notes below it (the
 profile and what was changed because of it) are kept.
 
-    python -m bench.report   # rewrite them from the last run's results.json
+    python -m bench.report && python -m bench.plots   # both again from the last results.json
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bench import plots, report_mix
+from bench import report_mix
 from bench.dataset import DEPTHS
 from bench.report_targets import LABELS, ms, ratio, round_ratios, rps_ratio, targets
 from bench.settings import OUT, RESULTS_MD
@@ -298,7 +298,6 @@ def write(results: dict[str, Any]) -> None:
         _, found, tail = RESULTS_MD.read_text().partition(MARKER)
         kept = tail if found else ""
     RESULTS_MD.write_text(render(results) + "\n" + MARKER + (kept or "\n"))
-    plots.draw(results)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
     python -m bench.run [--reuse-db] [--only book_miss,baseline_miss] [--no-sync]
 
-Writes bench/out/results.json, then bench/RESULTS.md and bench/plots/*.png
-(``bench.report``). Settings come from BENCH_* environment variables (bench.settings).
+Writes bench/out/results.json, then bench/RESULTS.md (``bench.report``) and bench/plots/*.png
+(``bench.plots``). Settings come from BENCH_* environment variables (bench.settings).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from typing import Any
 import psycopg2
 import redis
 
-from bench import cluster, cpu, dataset, loadgen, mix, mixgen, queries, report, servers
+from bench import cluster, cpu, dataset, loadgen, mix, mixgen, plots, queries, report, servers
+from bench.capacity import check_connections
 from bench.settings import OUT, ROOT, Settings
 from deploy.processes import find_nginx
 
@@ -61,39 +62,6 @@ def sessions(settings: Settings) -> tuple[int, int]:
         opened, open_now = cur.fetchone()
     conn.close()
     return int(opened), int(open_now)
-
-
-def api_connections(processes: int, threads: int) -> int:
-    """What an API server holds under load: up to three connections per thread, as the
-    sessions counted by earlier runs showed (48 for four workers of four threads)."""
-    return processes * threads * 3
-
-
-def connections_needed(settings: Settings) -> int:
-    """PostgreSQL connections a run with the clusters may hold at once, with a margin of 10."""
-    workers, threads = int(settings.workers), int(settings.threads)
-    needed = 2 * api_connections(workers, threads)  # the API and its plain twin
-    needed += workers * threads + workers  # the baselines: gthread and sync
-    needed += api_connections(2 * int(settings.cluster_workers), threads)  # two instances
-    sync_workers = int(settings.cluster_sync_workers or settings.cluster_workers)
-    needed += api_connections(2 * sync_workers, 1)
-    return needed + 10
-
-
-def check_connections(settings: Settings) -> None:
-    """One clear line, before any server starts, when PostgreSQL allows too few connections
-    for the clusters on top of the other servers (those alone fit in the default 100)."""
-    with psycopg2.connect(settings.database_url) as conn, conn.cursor() as cur:
-        cur.execute("SHOW max_connections")
-        allowed = int(cur.fetchone()[0])
-    conn.close()
-    needed = connections_needed(settings)
-    if allowed < needed:
-        raise SystemExit(
-            f"make bench: PostgreSQL allows {allowed} connections and the run with the nginx "
-            f"clusters may hold {needed}: ALTER SYSTEM SET max_connections = {needed} and "
-            "restart it, or run with BENCH_PROXY=off"
-        )
 
 
 def login_token(settings: Settings, server: servers.Server) -> str:
@@ -387,6 +355,7 @@ def main() -> None:
     log(f"wrote {args.out}")
     if not args.no_report:
         report.write(results)
+        plots.draw(results)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 
 from bench import cluster, loadgen
-from bench.run import connections_needed
+from bench.capacity import connections_needed
 from bench.settings import Settings
 
 
