@@ -1,6 +1,6 @@
 """Uncached ``GET /v1/books/{id}`` in a loop, in this process: no gunicorn, no load generator.
 
-    python -m bench.readloop [api|baseline] [--requests N] [--pages] [--profile]
+    python -m bench.readloop [api|baseline] [--requests N] [--pages] [--profile [--sort cumulative]]
     valgrind --tool=callgrind --collect-atstart=no --toggle-collect=sys_call_tracing \
         python -m bench.readloop api --requests 600
 
@@ -98,6 +98,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--pages", action="store_true", help="20-book list pages instead")
     parser.add_argument("--profile", action="store_true", help="cProfile the timed requests")
+    parser.add_argument("--sort", default="tottime", help="profile order (cumulative, ...)")
+    parser.add_argument("--top", type=int, default=25, help="functions the profile lists")
     parser.add_argument("--seed", type=int, default=os.getpid(), help="ids drawn (default: pid)")
     args = parser.parse_args()
     settings = Settings()
@@ -143,7 +145,7 @@ def main() -> None:
     if profile:
         stats = pstats.Stats(profile)
         print(f"{stats.total_calls / n:.0f} Python calls per request")  # type: ignore[attr-defined]
-        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats(args.sort).print_stats(args.top)
 
 
 if __name__ == "__main__":
