@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import request
+from flask import Request, request
 from marshmallow import RAISE, Schema, ValidationError
 
 from bookstore.exceptions import InvalidQuery, marshmallow_details
@@ -61,15 +61,33 @@ def _instance(schema: type[Schema] | Schema) -> Schema:
     return schema() if isinstance(schema, type) else schema
 
 
+_LOADED_QUERY = "bookstore.openapi.query"  # environ: (schema, its result or ValidationError)
+
+
+def load_query(req: Request, loader: Schema) -> dict[str, Any]:
+    """``req.args`` loaded with the view's query schema, once a request: the response
+    cache keys a read on the values the view then receives. Raises ValidationError."""
+    found = req.environ.get(_LOADED_QUERY)
+    if found is None or found[0] is not loader:
+        try:
+            found = (loader, loader.load(req.args.to_dict(flat=True)))
+        except ValidationError as exc:
+            found = (loader, exc)
+        req.environ[_LOADED_QUERY] = found
+    if isinstance(found[1], ValidationError):
+        raise found[1]
+    return dict(found[1])
+
+
 def query(schema: type[Schema] | Schema) -> Callable[[F], F]:
     """Parse ``request.args`` with ``schema``; the view receives ``query=``. 400 on errors."""
     loader = _instance(schema)
     loader.unknown = RAISE
     empty: list[dict[str, Any]] = []  # what an empty query string loads as, once known
 
-    def load(args: dict[str, str]) -> dict[str, Any]:
+    def load(req: Request) -> dict[str, Any]:
         try:
-            return loader.load(args)
+            return load_query(req, loader)
         except ValidationError as exc:
             raise InvalidQuery(details=marshmallow_details(exc)) from None
 
@@ -78,11 +96,11 @@ def query(schema: type[Schema] | Schema) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             req = request
             if req.environ.get("QUERY_STRING"):
-                parsed = load(req.args.to_dict(flat=True))
+                parsed = load(req)
             else:
                 # Most reads have no query string: load it once, hand out copies.
                 if not empty:
-                    empty.append(load({}))
+                    empty.append(load(req))
                 parsed = dict(empty[0])
             return view(*args, query=parsed, **kwargs)
 

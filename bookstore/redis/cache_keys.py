@@ -6,7 +6,7 @@ import orjson
 from flask import Request, current_app
 from marshmallow import ValidationError
 
-from bookstore.openapi.decorators import view_doc
+from bookstore.openapi.decorators import load_query, view_doc
 from bookstore.web.requests import current_request
 
 CATALOG_BLUEPRINTS = frozenset({"books", "authors", "magazines"})
@@ -34,7 +34,7 @@ def cache_key(req: Request | None = None) -> str | None:
     if schema is None or any(len(values) > 1 for values in args.listvalues()):
         return None
     try:
-        parsed = schema.load(args.to_dict())
+        parsed = load_query(req, schema)
     except ValidationError:
         return None
     if not parsed:

@@ -272,3 +272,36 @@ def test_cache_clear_command_invalidates(app, client, make):
     result = app.test_cli_runner().invoke(args=["cache-clear"])
     assert result.exit_code == 0 and "invalidated" in result.output
     assert client.get(f"/v1/books/{book.id}").headers["X-Cache"] == "MISS"
+
+
+def _count_query_loads(app, monkeypatch, endpoint: str) -> list[dict]:
+    from bookstore.openapi.decorators import view_doc
+
+    loader = view_doc(app.view_functions[endpoint])["query"]
+    calls: list[dict] = []
+    load = loader.load
+
+    def counted(data, **kwargs):
+        calls.append(dict(data))
+        return load(data, **kwargs)
+
+    monkeypatch.setattr(loader, "load", counted)
+    return calls
+
+
+def test_a_missed_list_loads_its_query_string_once_for_key_and_view(app, client, make, monkeypatch):
+    for _ in range(3):
+        make.book()
+    calls = _count_query_loads(app, monkeypatch, "books.list_books")
+    miss = client.get("/v1/books?per_page=2&sort=-title")
+    assert miss.headers["X-Cache"] == "MISS" and len(miss.get_json()["data"]) == 2
+    assert calls == [{"per_page": "2", "sort": "-title"}]
+    hit = client.get("/v1/books?sort=-title&per_page=2")
+    assert hit.headers["X-Cache"] == "HIT" and len(calls) == 2
+
+
+def test_a_refused_query_string_is_loaded_once_and_answered_400(app, client, monkeypatch):
+    calls = _count_query_loads(app, monkeypatch, "books.list_books")
+    resp = client.get("/v1/books?per_page=0")
+    assert_error(resp, 400, "INVALID_QUERY_PARAMETER")
+    assert "per_page" in str(resp.get_json()["error"]["details"]) and len(calls) == 1
