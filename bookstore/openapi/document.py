@@ -6,6 +6,7 @@ response headers and error responses are components every operation refers to.
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any
 
@@ -87,7 +88,8 @@ def _operation(
     components: Components, view: F, method: str, path_params: list[dict[str, Any]]
 ) -> dict[str, Any]:
     doc = getattr(view, "_apidoc", {"errors": set()})
-    summary, _, rest = (view.__doc__ or view.__name__).strip().partition("\n")
+    # cleandoc: the docstring's indentation would reach the Markdown of the description.
+    summary, _, rest = inspect.cleandoc(view.__doc__ or view.__name__).partition("\n")
     security = doc.get("security")
     op: dict[str, Any] = {
         "summary": summary.strip(),
