@@ -75,7 +75,11 @@ def get_author(author_id: int):
 @openapi.query(AuthorBooksQuery)
 @openapi.response(BookSchema, many=True)
 def list_author_books(author_id: int, query: dict[str, Any]):
-    """List the books of one author, with sort and category filter."""
+    """List the books of one author, with sort and category filter.
+
+    The `stock` it shows may be up to `CACHE_LIST_STOCK_MAX_AGE` seconds (5 by default)
+    old, as on `GET /v1/books`.
+    """
     if not db.session.execute(select(exists().where(authors.c.id == author_id))).scalar():
         raise NotFound()
     stmt = select(books).where(books.c.author_id == author_id)

@@ -118,7 +118,13 @@ def book_list_response(page: Page, *, include_author: bool):
 @openapi.query(BookListQuery)
 @openapi.response(BookSchema, many=True)
 def list_books(query: dict[str, Any]):
-    """List books with filters, full-text search, sort and pagination."""
+    """List books with filters, full-text search, sort and pagination.
+
+    The `stock` a list shows, and which books `in_stock` selects, may be up to
+    `CACHE_LIST_STOCK_MAX_AGE` seconds (5 by default) old, the list's `max-age`; every
+    other change of a book shows at once. The book itself is always exact: read it for
+    the stock to act on.
+    """
     page = paginate(_filtered(query), query, BOOK_LIST, "/v1/books")
     return book_list_response(page, include_author=query.get("include") == "author")
 
@@ -127,7 +133,11 @@ def list_books(query: dict[str, Any]):
 @openapi.query(BookQuery)
 @openapi.response(BookSchema)
 def get_book(book_id: int, query: dict[str, Any]):
-    """Get one book."""
+    """Get one book.
+
+    Always exact, right after any write (orders, cancellations and expiry included),
+    whichever worker or instance answers.
+    """
     item = book_to_dict(row_or_404(books, book_id))
     if query.get("include") == "author":
         embed_authors([item])

@@ -88,6 +88,22 @@ def test_info_servers_and_tags(spec):
     assert used == described
 
 
+def test_descriptions_are_markdown_without_the_docstrings_indentation(spec):
+    placing = spec["paths"]["/v1/orders"]["post"]["description"]
+    assert "\nbooks, 1 to 100 copies each" in placing  # a docstring's second line
+    for path, method, op in _operations(spec):
+        indented = [line for line in op["description"].splitlines() if line.startswith(" ")]
+        assert not indented, (method, path, indented)
+
+
+def test_the_book_operations_say_how_fresh_their_stock_is(spec):
+    books = spec["paths"]["/v1/books"]["get"]["description"]
+    assert "`CACHE_LIST_STOCK_MAX_AGE` seconds (5 by default) old" in books
+    author_books = spec["paths"]["/v1/authors/{author_id}/books"]["get"]["description"]
+    assert "`CACHE_LIST_STOCK_MAX_AGE`" in author_books
+    assert "Always exact" in spec["paths"]["/v1/books/{book_id}"]["get"]["description"]
+
+
 def test_version_is_the_package_version(client, spec):
     from bookstore.version import __version__
 
