@@ -96,7 +96,7 @@ def seed(settings: Settings) -> dict[str, float]:
 
 
 def prepare_accounts_and_stock(settings: Settings) -> None:
-    """A customer (registered through the service, bcrypt cost 12) and an admin (CLI)."""
+    """The customers (registered through the service, bcrypt cost 12) and an admin (CLI)."""
     with psycopg2.connect(settings.database_url) as conn, conn.cursor() as cur:
         cur.execute("UPDATE books SET stock = 100000000 WHERE id <= %s", (settings.order_books,))
     flask(
@@ -112,8 +112,9 @@ def prepare_accounts_and_stock(settings: Settings) -> None:
     from bookstore.services import accounts
 
     with app_context(settings):
-        if db.session.query(User.id).filter_by(email=settings.customer_email).first() is None:
-            accounts.register(settings.customer_email, settings.password, "Bench Customer")
+        for n, email in enumerate(settings.customer_emails()):
+            if db.session.query(User.id).filter_by(email=email).first() is None:
+                accounts.register(email, settings.password, f"Bench Customer {n}")
 
 
 # -- request lists -----------------------------------------------------------------------

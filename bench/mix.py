@@ -27,22 +27,34 @@ def _post(url: str, path: str, body: dict[str, str], context: Any) -> dict[str, 
         return json.loads(response.read())
 
 
-def customer_token(settings: Settings, url: str, cafile: str | None) -> str | None:
-    """A customer access token from ``url``; the cluster's database may need the account
-    registered first. None if neither works (the mix then runs without orders)."""
-    context = mixgen.tls_context(url, cafile)
-    login = {"email": settings.customer_email, "password": settings.password}
+def _login(url: str, email: str, password: str, name: str, context: Any) -> str | None:
+    """An access token for ``email``, registering the account first if the server's
+    database lacks it; None if neither works."""
+    login = {"email": email, "password": password}
     for attempt in range(2):
         try:
-            return _post(url, "/v1/auth/login", login, context)["data"]["access_token"]
+            return str(_post(url, "/v1/auth/login", login, context)["data"]["access_token"])
         except (urllib.error.URLError, KeyError, ValueError):
             if attempt:
                 return None
         try:
-            _post(url, "/v1/auth/register", {**login, "name": "Bench Customer"}, context)
+            _post(url, "/v1/auth/register", {**login, "name": name}, context)
         except (urllib.error.URLError, ValueError):
             return None
     return None
+
+
+def customer_tokens(settings: Settings, url: str, cafile: str | None) -> list[str]:
+    """An access token from ``url`` for each of the benchmark's customers; empty if the
+    server gives none (a mix then runs without orders)."""
+    context = mixgen.tls_context(url, cafile)
+    tokens = []
+    for n, email in enumerate(settings.customer_emails()):
+        token = _login(url, email, settings.password, f"Bench Customer {n}", context)
+        if token is None:
+            return []
+        tokens.append(token)
+    return tokens
 
 
 def config(
@@ -52,8 +64,9 @@ def config(
     url: str,
     seconds: int,
     cafile: str | None = None,
+    tokens: list[str] | None = None,
 ) -> dict[str, Any]:
-    token = customer_token(settings, url, cafile) if scenario.tags["orders"] else None
+    """``tokens``: the customers' access tokens on ``url``, for the orders (none: no orders)."""
     # The same requests wherever the mix runs: the cluster's twins draw what the API's draws.
     name = str(scenario.tags.get("direct", scenario.name))
     return {
@@ -62,7 +75,7 @@ def config(
         "seconds": seconds,
         "connections": settings.mix_connections,
         "orders": scenario.tags["orders"],
-        "token": token,
+        "tokens": list(tokens or []) if scenario.tags["orders"] else [],
         "books": settings.books,
         "order_books": settings.order_books,
         "list_paths": files["mix_list"].read_text().split(),

@@ -110,9 +110,12 @@ class Request:
 class Plan:
     """The next request of one connection, drawn from the mix."""
 
-    def __init__(self, config: dict[str, Any], rng: random.Random) -> None:
+    def __init__(self, config: dict[str, Any], rng: random.Random, connection: int = 0) -> None:
+        """``connection``: which connection this is; it orders as that customer of
+        ``config["tokens"]`` (one browser, one customer)."""
         self.rng = rng
-        self.orders = bool(config["orders"]) and bool(config.get("token"))
+        tokens = config.get("tokens") or []
+        self.orders = bool(config["orders"]) and bool(tokens)
         weights = mix_weights(self.orders)
         self.kinds, self.weights = list(weights), list(weights.values())
         self.books = ZipfSampler(config["books"])
@@ -120,7 +123,8 @@ class Plan:
         self.list_rank = ZipfSampler(len(self.lists), hot_fraction=0.1)
         self.searches = config["search_paths"]
         self.order_books = config["order_books"]
-        self.auth = {"Authorization": f"Bearer {config['token']}"} if config.get("token") else {}
+        token = tokens[connection % len(tokens)] if tokens else None
+        self.auth = {"Authorization": f"Bearer {token}"} if token else {}
         self.login_body = json.dumps(
             {"email": config["email"], "password": config["password"]}
         ).encode()
@@ -183,7 +187,7 @@ def tls_context(url: str, cafile: str | None) -> ssl.SSLContext | None:
 
 def _drive(config: dict[str, Any], index: int, deadline: float, tallies: dict[str, Tally]):
     rng = random.Random(config["seed"] * 1000 + index)
-    plan = Plan(config, rng)
+    plan = Plan(config, rng, index)
     context = tls_context(config["url"], config.get("cafile"))
     conn = _connect(config["url"], context)
     while time.perf_counter() < deadline:

@@ -76,8 +76,9 @@ def method(r: dict[str, Any]) -> list[str]:
         "- **Search** terms: a third single catalog words (each matches 6-13 % of the books), a"
         " third adjective-noun pairs, a third whole titles (`silent river 48213`).",
         "- **Orders**: one book of 1,000 with unlimited stock, quantity 1, a new"
-        " `Idempotency-Key` per request, a customer's bearer token. **Login**: the customer's"
-        " credentials, bcrypt cost 12, 4 connections.",
+        " `Idempotency-Key` per request, each request from the next of `BENCH_CUSTOMERS`"
+        " customers (16; one customer's orders queue on their row, for the pending cap)."
+        " **Login**: one customer's credentials, bcrypt cost 12, 4 connections.",
         "- **Latency percentiles** come from wrk's histogram (a `done()` hook prints p50-p99 as"
         " JSON); **errors** are responses that are not 2xx/3xx (counted by a `response()` hook)"
         " plus socket errors and timeouts.",

@@ -64,17 +64,6 @@ def sessions(settings: Settings) -> tuple[int, int]:
     return int(opened), int(open_now)
 
 
-def login_token(settings: Settings, server: servers.Server) -> str:
-    body = json.dumps({"email": settings.customer_email, "password": settings.password})
-    request = urllib.request.Request(  # noqa: S310 - loopback
-        server.url + "/v1/auth/login",
-        data=body.encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        return json.loads(response.read())["data"]["access_token"]
-
-
 class Runner:
     def __init__(self, settings: Settings, files: dict[str, Path], nginx: str | None) -> None:
         self.settings = settings
@@ -82,6 +71,14 @@ class Runner:
         self.nginx = nginx  # start bench.cluster's two clusters with it
         self.redis = redis.Redis.from_url(settings.redis_url)
         self.servers: dict[str, Any] = {}
+        self.tokens: dict[str, list[str]] = {}  # by server: its customers' access tokens
+
+    def customer_tokens(self, name: str) -> list[str]:
+        """The customers' tokens on server ``name``, logged in at its first use (bcrypt)."""
+        if name not in self.tokens:
+            server = self.servers[name]
+            self.tokens[name] = mix.customer_tokens(self.settings, server.url, server.cafile)
+        return self.tokens[name]
 
     def start(self, worker_class: str, plain: bool = False) -> None:
         """The API and the baseline; with ``plain``, the API with limiter and cache off too.
@@ -116,6 +113,7 @@ class Runner:
         for server in self.servers.values():
             server.stop()
         self.servers = {}
+        self.tokens = {}
 
     def once(self, scenario: loadgen.Scenario, duration: int) -> dict[str, Any]:
         server = self.servers[scenario.server]
@@ -124,7 +122,10 @@ class Runner:
         context = mixgen.tls_context(server.url, server.cafile)
         env = {"BENCH_BOOKS": str(self.settings.order_books)}
         if scenario.auth:
-            env["BENCH_TOKEN"] = login_token(self.settings, self.servers["app"])
+            tokens = self.customer_tokens(scenario.server)
+            if not tokens:
+                raise SystemExit(f"make bench: no customer could log in on {server.url}")
+            env["BENCH_TOKENS"] = ",".join(tokens)
         if scenario.mode == "login":
             env.update(
                 BENCH_EMAIL=self.settings.customer_email, BENCH_PASSWORD=self.settings.password
@@ -140,8 +141,9 @@ class Runner:
         (before_sessions, _), before_load = sessions(self.settings), load1()
         cpu_before, children_before = cpu.snapshot(), _children_cpu()
         if scenario.mode == "mix":
+            tokens = self.customer_tokens(scenario.server) if scenario.tags["orders"] else []
             config = mix.config(
-                self.settings, self.files, scenario, server.url, duration, server.cafile
+                self.settings, self.files, scenario, server.url, duration, server.cafile, tokens
             )
             result = loadgen.run_mix(config)
         else:

@@ -77,10 +77,18 @@ class Settings:
     )
     password: str = "bench-Password-4821-zebra"  # noqa: S105
     customer_email: str = "customer@bench.example"
+    # Orders come from this many customers, each request or mix connection taking the next:
+    # a customer's orders queue on that customer's row (the pending cap), a shop's do not.
+    customers: int = field(default_factory=lambda: int(_env("BENCH_CUSTOMERS", "16")))
     admin_email: str = "admin@bench.example"
     # Books 1..order_books get a stock that the order scenario cannot exhaust.
     order_books: int = 1000
     hot_books: int = 100  # the warmed set of the cache-hit scenarios
+
+    def customer_emails(self) -> list[str]:
+        """The customers orders come from, ``customer_email`` first."""
+        more = [f"customer{n}@bench.example" for n in range(1, self.customers)]
+        return [self.customer_email, *more]
 
     def app_env(self, **extra: str) -> dict[str, str]:
         """The environment gunicorn and the in-process app run with: production settings,
@@ -95,8 +103,10 @@ class Settings:
             "GUNICORN_THREADS": self.threads,
             "LOG_LEVEL": "info",
             **dict.fromkeys(RATE_LIMITS, RAISED_LIMIT),
-            # The load places unpaid orders for one customer: the pending cap is lifted.
+            # The load places unpaid orders for a few customers: the pending cap is lifted.
             "ORDER_MAX_PENDING": "100000000",
+            # Each server's customers log in once, when it starts: tokens outlive the run.
+            "JWT_ACCESS_TTL": "14400",
         }
         env.update(extra)
         return env

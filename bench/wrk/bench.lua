@@ -2,13 +2,18 @@
 --   BENCH_MODE   paths (default): GET each line of BENCH_PATHS in turn, from a random start
 --                order: POST /v1/orders with a fresh Idempotency-Key per request
 --                login: POST /v1/auth/login with BENCH_EMAIL / BENCH_PASSWORD
---   BENCH_TOKEN  sends "Authorization: Bearer <token>" when set
+--   BENCH_TOKENS comma-separated access tokens: each request sends the next one as
+--                "Authorization: Bearer <token>" (orders come from several customers)
 --   BENCH_BOOKS  order mode: book ids 1..N to order from (default 1000)
 -- done() prints one line "BENCH_JSON {...}": requests, rps, latency percentiles (ms),
 -- non-2xx/3xx responses by status, socket errors and the X-Cache HIT/MISS counts.
 
 local mode = os.getenv("BENCH_MODE") or "paths"
-local token = os.getenv("BENCH_TOKEN")
+local tokens = {}
+for token in string.gmatch(os.getenv("BENCH_TOKENS") or "", "[^,]+") do
+  tokens[#tokens + 1] = "Bearer " .. token
+end
+local sent = 0
 local threads = {}
 local created = 0
 
@@ -21,14 +26,11 @@ end
 local paths = {}
 local cursor = 1
 local counter = 0
-local base_headers = {}
+local no_headers = {}
 local books = tonumber(os.getenv("BENCH_BOOKS") or "1000")
 
 function init(args)
   math.randomseed(os.time() * 1000 + (thread_id or 0) * 7919 + math.floor(os.clock() * 1e6))
-  if token and token ~= "" then
-    base_headers["Authorization"] = "Bearer " .. token
-  end
   if mode == "paths" then
     for line in io.lines(os.getenv("BENCH_PATHS")) do
       if line ~= "" then
@@ -41,14 +43,17 @@ function init(args)
   status_counts = {}
 end
 
+-- The request's headers: ``extra`` and, with tokens, the next customer's.
 local function headers_with(extra)
-  local out = {}
-  for k, v in pairs(base_headers) do
-    out[k] = v
+  if #tokens == 0 then
+    return extra
   end
+  local out = {}
   for k, v in pairs(extra) do
     out[k] = v
   end
+  sent = sent + 1
+  out["Authorization"] = tokens[(sent % #tokens) + 1]
   return out
 end
 
@@ -75,7 +80,7 @@ request = function()
   if cursor > #paths then
     cursor = 1
   end
-  return wrk.format("GET", path, base_headers)
+  return wrk.format("GET", path, headers_with(no_headers))
 end
 
 response = function(status, headers, body)

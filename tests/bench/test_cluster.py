@@ -112,3 +112,15 @@ def test_the_connections_a_run_with_the_clusters_needs():
     # API and plain 48 each, baselines 16 + 4, gthread cluster 48, sync cluster 12, margin 10
     assert connections_needed(settings) == 186
     assert connections_needed(dataclasses.replace(settings, cluster_sync_workers="3")) == 192
+
+
+def test_orders_come_from_the_configured_number_of_customers(monkeypatch):
+    monkeypatch.setenv("BENCH_CUSTOMERS", "3")
+    emails = Settings().customer_emails()
+    assert emails == [
+        "customer@bench.example",
+        "customer1@bench.example",
+        "customer2@bench.example",
+    ]
+    monkeypatch.delenv("BENCH_CUSTOMERS")
+    assert len(set(Settings().customer_emails())) == 16

@@ -11,10 +11,13 @@ LIST_PATHS = [f"/v1/books?page={n}" for n in range(1, 101)]
 SEARCH_PATHS = ["/v1/books?q=river", "/v1/books?q=night"]
 
 
-def plan(orders: bool, seed: int = 7) -> Plan:
+TOKENS = [f"token-{n}" for n in range(4)]
+
+
+def plan(orders: bool, seed: int = 7, connection: int = 0, tokens=TOKENS) -> Plan:
     config = {
         "orders": orders,
-        "token": "customer-token",
+        "tokens": tokens,
         "books": 20_000,
         "list_paths": LIST_PATHS,
         "search_paths": SEARCH_PATHS,
@@ -22,7 +25,7 @@ def plan(orders: bool, seed: int = 7) -> Plan:
         "email": "customer@bench.example",
         "password": "secret",
     }
-    return Plan(config, random.Random(seed))
+    return Plan(config, random.Random(seed), connection)
 
 
 @pytest.mark.parametrize("n", [20_000, 1_000_000])
@@ -70,3 +73,19 @@ def test_the_read_only_mix_is_the_same_mix_without_orders():
     kinds = Counter(p.next().kind for _ in range(20_000))
     assert kinds["order"] == kinds["order_retry"] == 0
     assert kinds["book"] / 20_000 == pytest.approx(weights["book"], abs=0.01)
+
+
+def test_each_connection_orders_as_its_own_customer():
+    def tokens_used(connection: int) -> set[str]:
+        p = plan(orders=True, connection=connection)
+        orders = [r for r in (p.next() for _ in range(5_000)) if r.kind.startswith("order")]
+        assert orders
+        return {r.headers["Authorization"] for r in orders}
+
+    assert [tokens_used(n) for n in range(6)] == [{f"Bearer token-{n % 4}"} for n in range(6)]
+
+
+def test_without_tokens_the_mix_places_no_orders():
+    p = plan(orders=True, tokens=[])
+    kinds = Counter(p.next().kind for _ in range(20_000))
+    assert kinds["order"] == kinds["order_retry"] == 0 and kinds["book"] > 0
