@@ -33,16 +33,15 @@ from sqlalchemy import (
     Integer,
     Row,
     String,
-    column,
     func,
     insert,
     literal,
     select,
     true,
     update,
-    values,
 )
 
+from bookstore.db.rows import unnested
 from bookstore.exceptions import BadRequest, Conflict
 from bookstore.extensions import db
 from bookstore.models import Book, Order, OrderItem, User
@@ -137,8 +136,10 @@ def _reserve_pg(
     user_id: int, lines: Sequence[dict[str, int]], now: dt.datetime
 ) -> tuple[dict[int, Row[Any]], int | None]:
     ids = sorted(line["book_id"] for line in lines)
-    want = values(column("book_id", Integer), column("qty", Integer), name="want").data(
-        [(line["book_id"], line["quantity"]) for line in lines]
+    want = unnested(
+        "want",
+        [("book_id", Integer), ("qty", Integer)],
+        [(line["book_id"], line["quantity"]) for line in lines],
     )
     # Serialises this customer's orders, so the cap's count cannot race (see the module).
     owner = (
@@ -193,19 +194,17 @@ def _insert_pg(
         .returning(*orders.c)
         .cte("new_order")
     )
-    new_lines = values(
-        column("position", Integer),
-        column("book_id", Integer),
-        column("title", String),
-        column("isbn", String),
-        column("unit_price", MONEY),
-        column("quantity", Integer),
-        name="new_lines",
-    ).data(
+    new_lines = unnested(
+        "new_lines",
         [
-            (n, item.book_id, item.title, item.isbn, item.unit_price, item.quantity)
-            for n, item in enumerate(items)
-        ]
+            ("book_id", Integer),
+            ("title", String),
+            ("isbn", String),
+            ("unit_price", MONEY),
+            ("quantity", Integer),
+        ],
+        [(item.book_id, item.title, item.isbn, item.unit_price, item.quantity) for item in items],
+        ordinality="position",
     )
     added_lines = (
         insert(order_items)

@@ -31,14 +31,13 @@ from sqlalchemy import (
     Text,
     and_,
     cast,
-    column,
     insert,
     literal,
     select,
-    values,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from bookstore.db.rows import unnested
 from bookstore.extensions import db
 from bookstore.models.base import utcnow
 from bookstore.models.book import Book
@@ -88,13 +87,11 @@ def event_ctes(rows: list[dict[str, Any]], only_with: FromClause | None = None) 
     for row in rows:
         if row["type"] not in EVENT_TYPES:
             raise ValueError(f"unknown webhook event type {row['type']!r}")
-    new = values(
-        column("id", String),
-        column("type", String),
-        column("payload", Text),
-        column("created_at", DateTime(timezone=True)),
-        name="new_events",
-    ).data([(r["id"], r["type"], r["payload"], r["created_at"]) for r in rows])
+    new = unnested(
+        "new_events",
+        [("id", String), ("type", String), ("payload", Text), ("created_at", DateTime(True))],
+        [(r["id"], r["type"], r["payload"], r["created_at"]) for r in rows],
+    )
     source = select(new.c.id, new.c.type, new.c.payload, new.c.created_at)
     if only_with is not None:
         source = source.where(select(literal(1)).select_from(only_with).exists())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 import pytest
@@ -285,6 +286,29 @@ def test_openapi_documents_the_idempotency_key(client):
         header = next(p for p in op["parameters"] if p["name"] == "Idempotency-Key")
         assert header["required"] is False
         assert {"200", "404", "409", "422"} <= set(op["responses"])
+
+
+def test_placing_reuses_the_compiled_statements_whatever_the_lines(
+    client, admin_headers, make, fast_webhooks, caplog
+):
+    """SQLAlchemy compiles a statement once per shape, if it can key it: the reservation and
+    the order's insert send their rows as array parameters, so neither is compiled again
+    for the next order, even one with more lines and more events."""
+    subscribe(client, admin_headers, "http://127.0.0.1:9/hook", ["order.created", "book.low_stock"])
+    books = [make.book(stock=6) for _ in range(3)]
+    alice = caller(make)
+    assert place(client, alice, (books[0].id, 1)).status_code == 201
+    with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"):
+        assert place(client, alice, *[(book.id, 2) for book in books]).status_code == 201
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("sqlalchemy.engine")]
+    # The engine logs each statement, then how it was compiled ("[cached since ...]").
+    compiled = {
+        sql: label for sql, label in zip(messages, messages[1:], strict=False) if label[:1] == "["
+    }
+    reserve = [label for sql, label in compiled.items() if sql.lstrip().startswith("WITH owner")]
+    insert = [label for sql, label in compiled.items() if "INSERT INTO orders" in sql]
+    assert len(reserve) == len(insert) == 1, messages
+    assert reserve[0].startswith("[cached since") and insert[0].startswith("[cached since")
 
 
 def test_placing_an_order_is_four_statements_on_postgresql(
