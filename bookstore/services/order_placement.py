@@ -33,6 +33,7 @@ from sqlalchemy import (
     Integer,
     Row,
     String,
+    bindparam,
     func,
     insert,
     literal,
@@ -41,7 +42,7 @@ from sqlalchemy import (
     update,
 )
 
-from bookstore.db.rows import unnested
+from bookstore.db.rows import Rows
 from bookstore.exceptions import BadRequest, Conflict
 from bookstore.extensions import db
 from bookstore.models import Book, Order, OrderItem, User
@@ -129,27 +130,47 @@ def _events(order: Any, items: list[Line], reserved: dict[int, Row[Any]]):
     yield "order.created", order_to_dict(order, items)
 
 
-# -- PostgreSQL: two statements ------------------------------------------------------
+# -- PostgreSQL: two statements, built once ------------------------------------------
+# Both are built at import with every value a bound parameter, so an order only binds its
+# values: building and keying statements of this size cost more than running them.
+
+WANT = Rows("want", (("book_id", Integer), ("qty", Integer)))
+NEW_LINES = Rows(
+    "new_lines",
+    (
+        ("book_id", Integer),
+        ("title", String),
+        ("isbn", String),
+        ("unit_price", MONEY),
+        ("quantity", Integer),
+    ),
+)
+ORDER_TYPES = (
+    Integer,
+    Integer,
+    String,
+    TOTAL,
+    JSON,
+    DateTime(True),
+    DateTime(True),
+    DateTime(True),
+)
 
 
-def _reserve_pg(
-    user_id: int, lines: Sequence[dict[str, int]], now: dt.datetime
-) -> tuple[dict[int, Row[Any]], int | None]:
-    ids = sorted(line["book_id"] for line in lines)
-    want = unnested(
-        "want",
-        [("book_id", Integer), ("qty", Integer)],
-        [(line["book_id"], line["quantity"]) for line in lines],
-    )
+def _reserve_statement() -> Any:
+    want = WANT.table()
     # Serialises this customer's orders, so the cap's count cannot race (see the module).
     owner = (
-        select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True).cte("owner")
+        select(users.c.id)
+        .where(users.c.id == bindparam("user_id"))
+        .with_for_update(key_share=True)
+        .cte("owner")
     )
     # The sort runs below the row locks: the books are locked in id order, after the owner.
     locked = (
         select(books.c.id)
         .select_from(books.join(owner, true()))
-        .where(books.c.id.in_(ids))
+        .where(books.c.id.in_(bindparam("ids", expanding=True)))
         .order_by(books.c.id)
         .with_for_update(of=books, key_share=True)
         .cte("locked")
@@ -157,55 +178,43 @@ def _reserve_pg(
     next_id = select(func.nextval(func.pg_get_serial_sequence("orders", "id")).label("id")).cte(
         "next_order_id"
     )
-    rows = db.session.execute(
+    return (
         update(books)
         .where(
             books.c.id == want.c.book_id,
             books.c.id == locked.c.id,
             books.c.stock >= want.c.qty,
         )
-        .values(stock=books.c.stock - want.c.qty, updated_at=now)
+        .values(
+            stock=books.c.stock - want.c.qty,
+            updated_at=bindparam("reserved_at", type_=books.c.updated_at.type),
+        )
         .returning(
             *books.c,
             want.c.qty.label("reserved"),
             select(next_id.c.id).scalar_subquery().label("order_id"),
         )
-    ).all()
-    return {row.id: row for row in rows}, (rows[0].order_id if rows else None)
+    )
 
 
-def _insert_pg(
-    order: Any, items: list[Line], reserved: dict[int, Row[Any]], now: dt.datetime, cap: int
-) -> Row[Any] | None:
+def _insert_statement() -> Any:
     pending = (
         select(func.count())
         .select_from(orders)
-        .where(orders.c.user_id == order.user_id, orders.c.status == "pending")
+        .where(orders.c.user_id == bindparam("owner_id"), orders.c.status == "pending")
         .scalar_subquery()
     )
-    types = (Integer, Integer, String, TOTAL, JSON, DateTime(True), DateTime(True), DateTime(True))
     fields = [
-        literal(getattr(order, name), type_)
-        for name, type_ in zip(ORDER_COLUMNS, types, strict=True)
+        bindparam(f"order_{name}", type_=type_)
+        for name, type_ in zip(ORDER_COLUMNS, ORDER_TYPES, strict=True)
     ]
     new_order = (
         insert(orders)
-        .from_select(list(ORDER_COLUMNS), select(*fields).where(pending < cap))
+        .from_select(list(ORDER_COLUMNS), select(*fields).where(pending < bindparam("cap")))
         .returning(*orders.c)
         .cte("new_order")
     )
-    new_lines = unnested(
-        "new_lines",
-        [
-            ("book_id", Integer),
-            ("title", String),
-            ("isbn", String),
-            ("unit_price", MONEY),
-            ("quantity", Integer),
-        ],
-        [(item.book_id, item.title, item.isbn, item.unit_price, item.quantity) for item in items],
-        ordinality="position",
-    )
+    new_lines = NEW_LINES.table(ordinality="position")
     added_lines = (
         insert(order_items)
         .from_select(
@@ -218,9 +227,44 @@ def _insert_pg(
         .returning(order_items.c.id)
         .cte("added_lines")
     )
-    rows = [outbox.event_row(kind, data, now) for kind, data in _events(order, items, reserved)]
-    extra = outbox.event_ctes(rows, only_with=new_order)
-    return db.session.execute(select(new_order).add_cte(added_lines, *extra)).first()
+    events = outbox.event_ctes(only_with=new_order)
+    return select(new_order).add_cte(added_lines, *events)
+
+
+RESERVE = _reserve_statement()
+INSERT = _insert_statement()
+
+
+def _reserve_pg(
+    user_id: int, lines: Sequence[dict[str, int]], now: dt.datetime
+) -> tuple[dict[int, Row[Any]], int | None]:
+    params = {
+        "user_id": user_id,
+        "ids": sorted(line["book_id"] for line in lines),
+        "reserved_at": now,
+        **WANT.params([(line["book_id"], line["quantity"]) for line in lines]),
+    }
+    rows = db.session.execute(RESERVE, params).all()
+    return {row.id: row for row in rows}, (rows[0].order_id if rows else None)
+
+
+def _insert_pg(
+    order: Any, items: list[Line], reserved: dict[int, Row[Any]], now: dt.datetime, cap: int
+) -> Row[Any] | None:
+    events = [outbox.event_row(kind, data, now) for kind, data in _events(order, items, reserved)]
+    params = {
+        "owner_id": order.user_id,
+        "cap": cap,
+        **{f"order_{name}": getattr(order, name) for name in ORDER_COLUMNS},
+        **NEW_LINES.params(
+            [
+                (item.book_id, item.title, item.isbn, item.unit_price, item.quantity)
+                for item in items
+            ]
+        ),
+        **outbox.event_params(events),
+    }
+    return db.session.execute(INSERT, params).first()
 
 
 # -- SQLite: a statement per step ----------------------------------------------------

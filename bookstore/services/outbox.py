@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from bookstore.db.rows import unnested
+from bookstore.db.rows import Rows
 from bookstore.extensions import db
 from bookstore.models.base import utcnow
 from bookstore.models.book import Book
@@ -78,20 +78,28 @@ def _add_event(event_type: str, data: dict[str, Any]) -> tuple[str, dt.datetime]
     return row["id"], row["created_at"]
 
 
-def event_ctes(rows: list[dict[str, Any]], only_with: FromClause | None = None) -> list[CTE]:
-    """PostgreSQL: CTEs inserting these events and their deliveries, for one statement.
+NEW_EVENTS = Rows(
+    "new_events",
+    (("id", String), ("type", String), ("payload", Text), ("created_at", DateTime(True))),
+)
 
-    ``only_with``: insert nothing unless that FROM clause has a row (a CTE inserting the
-    change itself, say). Every type must be in EVENT_TYPES.
-    """
+
+def event_params(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The parameters of :func:`event_ctes` for these events (rows of :func:`event_row`)."""
     for row in rows:
         if row["type"] not in EVENT_TYPES:
             raise ValueError(f"unknown webhook event type {row['type']!r}")
-    new = unnested(
-        "new_events",
-        [("id", String), ("type", String), ("payload", Text), ("created_at", DateTime(True))],
-        [(r["id"], r["type"], r["payload"], r["created_at"]) for r in rows],
-    )
+    return NEW_EVENTS.params([(r["id"], r["type"], r["payload"], r["created_at"]) for r in rows])
+
+
+def event_ctes(only_with: FromClause | None = None) -> list[CTE]:
+    """PostgreSQL: CTEs inserting events and their deliveries, for one statement; the
+    events are bound at execution (:func:`event_params`).
+
+    ``only_with``: insert nothing unless that FROM clause has a row (a CTE inserting the
+    change itself, say).
+    """
+    new = NEW_EVENTS.table()
     source = select(new.c.id, new.c.type, new.c.payload, new.c.created_at)
     if only_with is not None:
         source = source.where(select(literal(1)).select_from(only_with).exists())
@@ -131,6 +139,14 @@ def event_ctes(rows: list[dict[str, Any]], only_with: FromClause | None = None) 
     return [added, queued]
 
 
+def _emit_statement() -> Any:
+    added, queued = event_ctes()
+    return select(queued.c.id).add_cte(added)
+
+
+EMIT = _emit_statement()  # built once: an event only binds its values
+
+
 def _delivery_row(subscription_id: int, event_id: str, now: dt.datetime) -> dict[str, Any]:
     return {
         "subscription_id": subscription_id,
@@ -153,8 +169,7 @@ def emit(event_type: str, data: dict[str, Any]) -> str:
         raise ValueError(f"unknown webhook event type {event_type!r}")
     if db.engine.dialect.name == "postgresql":
         row = event_row(event_type, data)
-        added, queued = event_ctes([row])
-        db.session.execute(select(queued.c.id).add_cte(added))
+        db.session.execute(EMIT, event_params([row]))
         return row["id"]
     event_id, now = _add_event(event_type, data)
     # Subscriptions are few; filtering their event lists here works on every backend.
