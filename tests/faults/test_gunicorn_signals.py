@@ -93,10 +93,12 @@ def test_sigterm_drains_the_request_in_flight_and_refuses_new_ones(make):
             outcome["error"] = exc
 
     def order_waits_on_the_lock() -> bool:
+        # Blocked by this test's own blocker: other tests' servers run beside this one.
         with watcher.cursor() as cursor:
             cursor.execute(
                 "SELECT 1 FROM pg_stat_activity WHERE application_name = 'bookstore' "
-                "AND wait_event_type = 'Lock'"
+                "AND %s = ANY(pg_blocking_pids(pid))",
+                (blocker.info.backend_pid,),
             )
             return cursor.fetchone() is not None
 

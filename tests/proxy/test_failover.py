@@ -73,14 +73,23 @@ def test_a_killed_instance_costs_no_read_and_the_survivor_carries_on(cluster: Cl
     assert requests.get(survivor.url + "/health/live", timeout=10).status_code == 200
 
 
-def _waiting_client_port(watcher) -> int | None:
+def _held_up(watcher, blocker) -> tuple[int, int] | None:
+    """(backend pid, client port) of the app's connection that ``blocker`` holds up, if one
+    waits. Only this test's: other tests' servers run beside it, on databases of their own."""
     with watcher.cursor() as cursor:
         cursor.execute(
-            "SELECT client_port FROM pg_stat_activity WHERE application_name = 'bookstore' "
-            "AND wait_event_type = 'Lock' AND query LIKE '%books%'"
+            "SELECT pid, client_port FROM pg_stat_activity WHERE application_name = 'bookstore' "
+            "AND %s = ANY(pg_blocking_pids(pid))",
+            (blocker.info.backend_pid,),
         )
         row = cursor.fetchone()
-    return row[0] if row else None
+    return (row[0], row[1]) if row else None
+
+
+def _backend_gone(watcher, pid: int) -> bool:
+    with watcher.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,))
+        return cursor.fetchone() is None
 
 
 def _owner(instances: list[Instance], local_port: int) -> Instance:
@@ -120,12 +129,13 @@ def test_a_post_in_flight_on_a_killed_instance_is_not_sent_to_the_other(cluster:
 
         request = threading.Thread(target=place)
         request.start()
-        wait_until(lambda: _waiting_client_port(watcher) is not None, timeout=20)
-        victim = _owner(cluster.instances, _waiting_client_port(watcher))
+        wait_until(lambda: _held_up(watcher, blocker) is not None, timeout=20)
+        backend, port = _held_up(watcher, blocker)
+        victim = _owner(cluster.instances, port)
         victim.kill()
         request.join(timeout=60)
         blocker.rollback()  # the dead instance's transaction may now go on: it cannot commit
-        wait_until(lambda: _waiting_client_port(watcher) is None, timeout=20)
+        wait_until(lambda: _backend_gone(watcher, backend), timeout=20)  # rolled back
     finally:
         blocker.close()
         watcher.close()
