@@ -136,9 +136,9 @@ def advisory_lock_id(caller: str, key: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-# SQLAlchemy 2.0 has no cache key for its PostgreSQL INSERT ... ON CONFLICT construct, so
-# built with it the claim was compiled on every request, about a sixth of an order's CPU. As text
-# it is compiled once. Take the advisory lock, then insert the key, or take over an
+# SQLAlchemy 2.0 has no cache key for its PostgreSQL INSERT ... ON CONFLICT construct:
+# built with it, the claim was compiled on every request (about a sixth of an order's CPU).
+# As text it is compiled once. Take the advisory lock, then insert the key or take over an
 # expired one; no row back: the key is held by another request, or has an outcome.
 CLAIM_PG = text(
     "WITH key_lock AS (SELECT pg_try_advisory_xact_lock(:lock_id) AS held)"

@@ -28,8 +28,6 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import (
-    JSON,
-    DateTime,
     Integer,
     Row,
     String,
@@ -47,7 +45,6 @@ from bookstore.exceptions import BadRequest, Conflict
 from bookstore.extensions import db
 from bookstore.models import Book, Order, OrderItem, User
 from bookstore.models.base import MONEY, utcnow
-from bookstore.models.order import TOTAL
 from bookstore.redis import cache
 from bookstore.schemas.book import book_to_dict
 from bookstore.schemas.order import order_to_dict
@@ -145,16 +142,6 @@ NEW_LINES = Rows(
         ("quantity", Integer),
     ),
 )
-ORDER_TYPES = (
-    Integer,
-    Integer,
-    String,
-    TOTAL,
-    JSON,
-    DateTime(True),
-    DateTime(True),
-    DateTime(True),
-)
 
 
 def _reserve_statement() -> Any:
@@ -204,10 +191,7 @@ def _insert_statement() -> Any:
         .where(orders.c.user_id == bindparam("owner_id"), orders.c.status == "pending")
         .scalar_subquery()
     )
-    fields = [
-        bindparam(f"order_{name}", type_=type_)
-        for name, type_ in zip(ORDER_COLUMNS, ORDER_TYPES, strict=True)
-    ]
+    fields = [bindparam(f"order_{name}", type_=orders.c[name].type) for name in ORDER_COLUMNS]
     new_order = (
         insert(orders)
         .from_select(list(ORDER_COLUMNS), select(*fields).where(pending < bindparam("cap")))
