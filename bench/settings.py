@@ -105,7 +105,7 @@ class Settings:
             **dict.fromkeys(RATE_LIMITS, RAISED_LIMIT),
             # The load places unpaid orders for a few customers: the pending cap is lifted.
             "ORDER_MAX_PENDING": "100000000",
-            # Each server's customers log in once, when it starts: tokens outlive the run.
+            # Tokens outlive the run: bench.run logs each server's customers in rarely (bcrypt).
             "JWT_ACCESS_TTL": "14400",
         }
         env.update(extra)
