@@ -22,6 +22,11 @@ class Outcome:
     error: str | None = None
     retry_after: str | None = None  # the Retry-After header, if any
 
+    @property
+    def exception(self) -> str | None:
+        """The name of the exception that ended the request without an answer, if one did."""
+        return self.error.split(":", 1)[0] if self.error else None
+
 
 class Load:
     """``threads`` loops sending ``request`` until stopped; a short pause between requests

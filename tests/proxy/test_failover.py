@@ -64,7 +64,7 @@ def test_a_killed_instance_costs_no_read_and_the_survivor_carries_on(cluster: Cl
     # to send when it died (its headers read already): nginx can only cut that response
     # short. Only requests in flight at the kill can be so.
     cut = {"ChunkedEncodingError", "ConnectionError"}
-    assert all(o.status is None and o.error in cut for o in failed), failed
+    assert all(o.status is None and o.exception in cut for o in failed), failed
     assert all(o.at < killed for o in failed) and len(failed) <= 4, failed
     # Since the kill, every request ended on the survivor (nginx probes the dead one now
     # and then, and moves on at once).
