@@ -29,20 +29,12 @@ from tests.proxy.conftest import Cluster, slow_connection
 pytestmark = pytest.mark.e2e
 
 
-def reading_session(cluster: Cluster) -> requests.Session:
-    """A client that, like a browser, sends a GET again once when a kept-alive connection was
-    closed before any answer (RFC 9112 9.3.1); nginx closes idle ones on a reload."""
+def resending_session(cluster: Cluster, method: str) -> requests.Session:
+    """A client that sends a ``method`` request again once when the connection closed before
+    any answer (nginx closes idle keep-alive ones on a reload): as a browser does for a GET
+    (RFC 9112 9.3.1), and as is safe for an order with its Idempotency-Key (a replay at most)."""
     session = cluster.proxy.session()
-    retry = Retry(total=1, connect=1, read=1, status=0, allowed_methods=frozenset({"GET"}))
-    session.mount("https://", HTTPAdapter(max_retries=retry))
-    return session
-
-
-def ordering_session(cluster: Cluster) -> requests.Session:
-    """A client that sends an order again once, with the same Idempotency-Key, when the
-    connection closed before any answer: the key makes the retry safe (a replay at most)."""
-    session = cluster.proxy.session()
-    retry = Retry(total=1, connect=1, read=1, status=0, allowed_methods=frozenset({"POST"}))
+    retry = Retry(total=1, connect=1, read=1, status=0, allowed_methods=frozenset({method}))
     session.mount("https://", HTTPAdapter(max_retries=retry))
     return session
 
@@ -51,7 +43,10 @@ def read_load(cluster: Cluster, paths: list[str]):
     sessions: dict[int, requests.Session] = {}
 
     def traffic(n: int) -> tuple[str, requests.Response]:
-        session = sessions.setdefault(n // 1_000_000, reading_session(cluster))
+        thread = n // 1_000_000  # a session per load thread, made on its first request
+        if thread not in sessions:
+            sessions[thread] = resending_session(cluster, "GET")
+        session = sessions[thread]
         url = cluster.proxy.url + paths[n % len(paths)]
         return "read", session.get(url, verify=str(cluster.proxy.cert), timeout=60)
 
@@ -165,9 +160,7 @@ def test_restarting_one_instance_at_a_time_loses_nothing(cluster: Cluster, make)
     book = make.book(stock=100_000)
     alice = caller(make)
     paths = [f"/v1/books/{book.id}", "/v1/books?per_page=5", "/v1"]
-    # nginx's reload closes idle keep-alive connections; a request sent on one as it closes
-    # is resent by the client, as a browser would for a GET, here with the order's key.
-    writer = ordering_session(cluster)
+    writer = resending_session(cluster, "POST")
 
     def place_order(n: int) -> tuple[str, requests.Response]:
         response = writer.post(
